@@ -1,0 +1,1 @@
+"""Pure torch math of the pack: light vectors and maps, masks, compositing. No ComfyUI imports."""

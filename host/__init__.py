@@ -1,0 +1,1 @@
+"""Host tooling: start ComfyUI with the pack, and the `relight` command line that drives it."""

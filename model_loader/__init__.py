@@ -1,0 +1,1 @@
+"""Weight formats: the pack's relight format and IC-Light offsets."""
