@@ -1,0 +1,49 @@
+"""Import the pack in-process, beside a real ComfyUI, without a server.
+
+The repo root is never put on sys.path: its `nodes/` package would shadow ComfyUI's top-level
+`nodes` module. Instead the repo is registered as the package `relight_inpaint`, as ComfyUI
+itself would import it from custom_nodes/. Used by the tests and the developer scripts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COMFY = REPO / ".venv" / "comfyui"
+PACK_NAME = "relight_inpaint"
+
+
+def use_comfyui(cpu: bool | None = None) -> None:
+    """Put ComfyUI on sys.path and pick its device before comfy.model_management is imported."""
+    if not (COMFY / "main.py").is_file():
+        raise RuntimeError(f"ComfyUI not found at {COMFY}: run host/setup.sh first")
+    if str(COMFY) not in sys.path:
+        sys.path.insert(0, str(COMFY))
+    from comfy.cli_args import args
+
+    if cpu is None:
+        import torch
+
+        cpu = not torch.cuda.is_available()
+    args.cpu = cpu
+
+
+def import_pack():
+    if PACK_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            PACK_NAME, REPO / "__init__.py", submodule_search_locations=[str(REPO)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = module
+        spec.loader.exec_module(module)
+    return sys.modules[PACK_NAME]
+
+
+def run_as_pack_module(subpackage: str) -> str:
+    """For `python -P path/to/script.py`: make the script's relative imports work (PEP 366)."""
+    use_comfyui()
+    import_pack()
+    return f"{PACK_NAME}.{subpackage}"

@@ -1,0 +1,231 @@
+"""The pack's relight-model file: a safetensors file whose metadata carries its architecture config.
+
+Metadata keys:
+- `relight_inpaint.config`: JSON, see `RelightConfig` (validated on read and on write);
+- `relight_inpaint.provenance`: JSON, free-form (data seed, steps, metrics, ...).
+Plain torch + safetensors: no ComfyUI imports here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+import torch
+
+from ..conditioning.light import LIGHT_MAP_CHANNELS
+from .errors import WeightFormatError
+from .relight_net import RelightUNet, downscale_factor
+
+CONFIG_KEY = "relight_inpaint.config"
+PROVENANCE_KEY = "relight_inpaint.provenance"
+FORMAT_NAME = "relight_inpaint"
+FORMAT_VERSION = 1
+ARCHITECTURES = {"relight_unet_v1": RelightUNet}
+PREDICTIONS = ("eps", "v", "flow")
+MODES = ("relight", "fill")
+LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
+CONCAT_CHANNELS = {"masked_image": 3, "mask": 1, "light_map": LIGHT_MAP_CHANNELS, "mode": 1}
+UNET_KEYS = ("in_channels", "out_channels", "base_channels", "channel_mult", "num_blocks", "stem", "time_dim")
+
+
+@dataclass(frozen=True)
+class RelightConfig:
+    """Everything needed to build and condition a relight model, stored in the file."""
+
+    unet: dict
+    prediction: str = "flow"
+    modes: tuple[str, ...] = MODES
+    concat: tuple[str, ...] = tuple(CONCAT_CHANNELS)
+    architecture: str = "relight_unet_v1"
+    sampling: dict = field(default_factory=lambda: {"shift": 1.0})
+    format: str = FORMAT_NAME
+    version: int = FORMAT_VERSION
+
+    @property
+    def downscale(self) -> int:
+        return downscale_factor(self.unet["stem"], self.unet["channel_mult"])
+
+    @property
+    def concat_channels(self) -> int:
+        return sum(CONCAT_CHANNELS[name] for name in self.concat)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def make_config(
+    base_channels: int = 32,
+    channel_mult: tuple[int, ...] = (1, 2, 4),
+    num_blocks: int = 1,
+    stem: int = 2,
+    time_dim: int = 128,
+    prediction: str = "flow",
+    modes: tuple[str, ...] = MODES,
+) -> RelightConfig:
+    concat = tuple(CONCAT_CHANNELS)
+    unet = {
+        "in_channels": LATENT_CHANNELS + sum(CONCAT_CHANNELS.values()),
+        "out_channels": LATENT_CHANNELS,
+        "base_channels": base_channels,
+        "channel_mult": list(channel_mult),
+        "num_blocks": num_blocks,
+        "stem": stem,
+        "time_dim": time_dim,
+    }
+    config = RelightConfig(unet=unet, prediction=prediction, modes=tuple(modes), concat=concat)
+    validate_config(config)
+    return config
+
+
+def _problem(where: str, text: str) -> WeightFormatError:
+    return WeightFormatError(f"{where}: inconsistent Relight Inpaint config: {text}")
+
+
+def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
+    missing = [k for k in UNET_KEYS if k not in unet]
+    if missing:
+        raise _problem(where, f"unet lacks {', '.join(missing)}")
+    if unet["in_channels"] != LATENT_CHANNELS + concat_channels:
+        raise _problem(
+            where,
+            f"unet.in_channels is {unet['in_channels']}, but {LATENT_CHANNELS} latent + "
+            f"{concat_channels} conditioning channels = {LATENT_CHANNELS + concat_channels}",
+        )
+    if unet["out_channels"] != LATENT_CHANNELS:
+        raise _problem(where, f"unet.out_channels must be {LATENT_CHANNELS}")
+    mult = unet["channel_mult"]
+    if not mult or not all(isinstance(m, int) and m > 0 for m in mult):
+        raise _problem(where, f"unet.channel_mult must be positive integers, got {mult!r}")
+    for key in ("base_channels", "num_blocks", "stem", "time_dim"):
+        if not isinstance(unet[key], int) or unet[key] < 1:
+            raise _problem(where, f"unet.{key} must be a positive integer, got {unet[key]!r}")
+
+
+def validate_config(config: RelightConfig, where: str = "model_name") -> None:
+    if config.format != FORMAT_NAME or config.version != FORMAT_VERSION:
+        raise _problem(where, f"format {config.format!r} v{config.version}, expected {FORMAT_NAME} v1")
+    if config.architecture not in ARCHITECTURES:
+        raise _problem(where, f"unknown architecture {config.architecture!r}")
+    if config.prediction not in PREDICTIONS:
+        raise _problem(where, f"prediction {config.prediction!r}, expected one of {PREDICTIONS}")
+    if not config.modes or any(m not in MODES for m in config.modes):
+        raise _problem(where, f"modes {list(config.modes)}, expected a non-empty subset of {MODES}")
+    unknown = [name for name in config.concat if name not in CONCAT_CHANNELS]
+    if unknown:
+        raise _problem(where, f"unknown conditioning channels {unknown}")
+    if list(config.concat) != [n for n in CONCAT_CHANNELS if n in config.concat]:
+        raise _problem(where, f"conditioning channels out of order: {list(config.concat)}")
+    _check_unet(config.unet, config.concat_channels, where)
+
+
+def config_from_json(text: str, where: str = "model_name") -> RelightConfig:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _problem(where, f"config metadata is not JSON ({error})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("unet"), dict):
+        raise _problem(where, "config metadata lacks the 'unet' section")
+    known = set(RelightConfig.__dataclass_fields__)
+    extra = sorted(set(raw) - known)
+    if extra:
+        raise _problem(where, f"unknown config keys {extra}")
+    for key in ("modes", "concat"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    config = RelightConfig(**raw)
+    validate_config(config, where)
+    return config
+
+
+def read_metadata(path: str | os.PathLike, where: str = "model_name") -> dict[str, str]:
+    """The safetensors header metadata; a clear error for a truncated or corrupt file."""
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except FileNotFoundError:
+        raise WeightFormatError(f"{where}: no such file: {path}") from None
+    except Exception as error:  # safetensors raises its own error types for bad headers
+        raise WeightFormatError(
+            f"{where}: {Path(path).name} is not a readable safetensors file "
+            f"(truncated or corrupt?): {error}"
+        ) from None
+
+
+def read_config(path: str | os.PathLike, where: str = "model_name") -> RelightConfig | None:
+    """The file's relight config, or None when the file is not in the pack's format."""
+    metadata = read_metadata(path, where)
+    if CONFIG_KEY not in metadata:
+        return None
+    return config_from_json(metadata[CONFIG_KEY], where)
+
+
+def read_provenance(path: str | os.PathLike) -> dict:
+    text = read_metadata(path).get(PROVENANCE_KEY)
+    return json.loads(text) if text else {}
+
+
+def load_tensors(path: str | os.PathLike, where: str = "model_name") -> dict[str, torch.Tensor]:
+    try:
+        return safetensors.torch.load_file(str(path))
+    except Exception as error:
+        raise WeightFormatError(
+            f"{where}: could not read the tensors of {Path(path).name} (truncated or corrupt?): {error}"
+        ) from None
+
+
+def build_network(config: RelightConfig, **kwargs) -> torch.nn.Module:
+    return ARCHITECTURES[config.architecture](**config.unet, **kwargs)
+
+
+def check_state_dict(
+    network: torch.nn.Module, state_dict: dict[str, torch.Tensor], where: str = "model_name"
+) -> None:
+    """Every tensor the network needs, with its shape, and nothing else."""
+    expected = {k: v.shape for k, v in network.state_dict().items()}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = sorted(k for k in expected.keys() & state_dict.keys() if state_dict[k].shape != expected[k])
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if wrong:
+            key = wrong[0]
+            details.append(
+                f"{len(wrong)} of the wrong shape (e.g. {key}: {tuple(state_dict[key].shape)} "
+                f"vs {tuple(expected[key])})"
+            )
+        raise WeightFormatError(f"{where}: weights do not match the config: {'; '.join(details)}")
+
+
+def save_relight_model(
+    path: str | os.PathLike,
+    state_dict: dict[str, torch.Tensor],
+    config: RelightConfig,
+    provenance: dict | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write atomically: a crash never leaves a half-written model behind."""
+    validate_config(config, where="config")
+    check_state_dict(build_network(config, device="meta"), state_dict, where="state_dict")
+    tensors = {k: (v.to(dtype) if dtype else v).contiguous().cpu() for k, v in state_dict.items()}
+    metadata = {CONFIG_KEY: config.to_json(), PROVENANCE_KEY: json.dumps(provenance or {})}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,119 @@
+"""Build a ComfyUI-managed MODEL and VAE from a file in the pack's relight format.
+
+The network is wrapped in ComfyUI's own `BaseModel` and `ModelPatcher`, so model management
+loads, casts, offloads and frees it like any other model, and every ComfyUI sampler and
+scheduler drives it. The pixel-space VAE is ComfyUI's own.
+"""
+
+from __future__ import annotations
+
+import os
+
+import comfy.latent_formats
+import comfy.model_base
+import comfy.model_management
+import comfy.model_patcher
+import comfy.sd
+import comfy.supported_models_base
+import torch
+
+from .relight_format import (
+    RelightConfig,
+    check_state_dict,
+    load_tensors,
+    read_config,
+)
+from .relight_net import RelightUNet
+
+MODEL_OPTIONS_KEY = "relight_inpaint"
+MODEL_TYPES = {
+    "eps": comfy.model_base.ModelType.EPS,
+    "v": comfy.model_base.ModelType.V_PREDICTION,
+    "flow": comfy.model_base.ModelType.FLOW,
+}
+
+
+class PixelSpaceLatent(comfy.latent_formats.LatentFormat):
+    """RGB in -1..1 as the 'latent'; the identity factors make ComfyUI's live preview exact."""
+
+    latent_channels = 3
+
+    def __init__(self):
+        self.latent_rgb_factors = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+        self.latent_rgb_factors_bias = [0.0, 0.0, 0.0]
+
+
+class RelightModelConfig(comfy.supported_models_base.BASE):
+    unet_extra_config = {}
+    latent_format = PixelSpaceLatent
+    # ComfyUI sizes its memory estimate per latent pixel; a pixel-space model has 64x the
+    # pixels of an SD latent at the same image size but far smaller activations per pixel.
+    memory_usage_factor = 0.05
+    supported_inference_dtypes = [torch.float16, torch.bfloat16, torch.float32]
+
+    def __init__(self, relight: RelightConfig):
+        super().__init__(dict(relight.unet))
+        self.relight = relight
+        self.sampling_settings = {"multiplier": 1000, **relight.sampling}
+
+    def model_type(self, state_dict=None, prefix=""):
+        return MODEL_TYPES[self.relight.prediction]
+
+    def inpaint_model(self) -> bool:
+        return False  # conditioning arrives through `noise_concat`, not ComfyUI's inpaint keys
+
+    def get_model(self, state_dict=None, prefix="", device=None):
+        return RelightDiffusion(self, self.model_type(), device=device)
+
+
+class RelightDiffusion(comfy.model_base.BaseModel):
+    def __init__(self, model_config: RelightModelConfig, model_type, device=None):
+        super().__init__(model_config, model_type, device=device, unet_model=RelightUNet)
+
+
+def pixel_space_vae() -> comfy.sd.VAE:
+    return comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
+
+
+def relight_model_info(config: RelightConfig) -> dict:
+    """What the sampler needs to know, stored in model_options (survives ModelPatcher.clone)."""
+    return {
+        "kind": "relight",
+        "modes": list(config.modes),
+        "concat": list(config.concat),
+        "downscale": config.downscale,
+    }
+
+
+def build_model_patcher(config: RelightConfig, state_dict: dict[str, torch.Tensor], where: str):
+    load_device = comfy.model_management.get_torch_device()
+    offload_device = comfy.model_management.unet_offload_device()
+    model_config = RelightModelConfig(config)
+    params = sum(t.numel() for t in state_dict.values())
+    dtype = comfy.model_management.unet_dtype(
+        model_params=params, supported_dtypes=model_config.supported_inference_dtypes
+    )
+    manual_cast = comfy.model_management.unet_manual_cast(
+        dtype, load_device, model_config.supported_inference_dtypes
+    )
+    model_config.set_inference_dtype(dtype, manual_cast)
+    model = model_config.get_model(device=offload_device)
+    check_state_dict(model.diffusion_model, state_dict, where)
+    model.diffusion_model.load_state_dict(state_dict, strict=True)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    patcher.model_options[MODEL_OPTIONS_KEY] = relight_model_info(config)
+    return patcher
+
+
+def load_relight_model(path: str | os.PathLike, where: str = "model_name"):
+    """(MODEL, VAE) for a file of the pack's format; None when the file is not in that format."""
+    config = read_config(path, where)
+    if config is None:
+        return None
+    patcher = build_model_patcher(config, load_tensors(path, where), where)
+    return patcher, pixel_space_vae()
+
+
+def model_info(model) -> dict | None:
+    """The pack's tag on a MODEL (own model or IC-Light patched), or None for any other MODEL."""
+    return model.model_options.get(MODEL_OPTIONS_KEY)

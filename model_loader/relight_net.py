@@ -1,0 +1,135 @@
+"""The pack's own denoiser: a small, fully convolutional pixel-space UNet.
+
+A space-to-depth stem (PixelUnshuffle) runs the network at 1/stem resolution, which keeps it fast
+on a CPU at 512-1024 px. The timestep reaches every residual block as a FiLM scale and shift.
+Layers come from `operations` (ComfyUI's ops when ComfyUI builds it, torch.nn otherwise), so
+ComfyUI's weight casting and offloading apply unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+TORCH_OPS = SimpleNamespace(Conv2d=nn.Conv2d, Linear=nn.Linear, GroupNorm=nn.GroupNorm)
+
+
+def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of timesteps given on ComfyUI's 0..1000 scale."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+    )
+    args = timesteps.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def group_count(channels: int) -> int:
+    for groups in (8, 4, 2):
+        if channels % groups == 0:
+            return groups
+    return 1
+
+
+class ResBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, time_dim: int, ops, dtype=None, device=None):
+        super().__init__()
+        kw = {"dtype": dtype, "device": device}
+        self.norm1 = ops.GroupNorm(group_count(in_ch), in_ch, **kw)
+        self.conv1 = ops.Conv2d(in_ch, out_ch, 3, padding=1, **kw)
+        self.film = ops.Linear(time_dim, 2 * out_ch, **kw)
+        self.norm2 = ops.GroupNorm(group_count(out_ch), out_ch, **kw)
+        self.conv2 = ops.Conv2d(out_ch, out_ch, 3, padding=1, **kw)
+        self.skip = ops.Conv2d(in_ch, out_ch, 1, **kw) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(nn.functional.silu(self.norm1(x)))
+        scale, shift = self.film(temb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(nn.functional.silu(h))
+        return self.skip(x) + h
+
+
+class RelightUNet(nn.Module):
+    """Denoiser for x (latent_channels) concatenated with the spatial conditioning channels."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int = 32,
+        channel_mult: list[int] | tuple[int, ...] = (1, 2, 4),
+        num_blocks: int = 1,
+        stem: int = 2,
+        time_dim: int = 128,
+        dtype=None,
+        device=None,
+        operations=None,
+        **_ignored,
+    ):
+        super().__init__()
+        ops = operations or TORCH_OPS
+        kw = {"dtype": dtype, "device": device}
+        self.stem = stem
+        self.out_channels = out_channels
+        self.time_dim = time_dim
+        widths = [base_channels * m for m in channel_mult]
+
+        self.time_mlp = nn.Sequential(
+            ops.Linear(time_dim, time_dim, **kw), nn.SiLU(), ops.Linear(time_dim, time_dim, **kw)
+        )
+        self.conv_in = ops.Conv2d(in_channels * stem * stem, widths[0], 3, padding=1, **kw)
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        ch = widths[0]
+        for level, width in enumerate(widths):
+            blocks = nn.ModuleList()
+            for _ in range(num_blocks):
+                blocks.append(ResBlock(ch, width, time_dim, ops, **kw))
+                ch = width
+            self.down.append(blocks)
+            if level < len(widths) - 1:
+                self.downsample.append(ops.Conv2d(ch, ch, 3, stride=2, padding=1, **kw))
+        self.mid = ResBlock(ch, ch, time_dim, ops, **kw)
+        self.up = nn.ModuleList()
+        self.upsample = nn.ModuleList()
+        for level in reversed(range(len(widths))):
+            width = widths[level]
+            self.up.append(ResBlock(ch + width, width, time_dim, ops, **kw))
+            ch = width
+            if level > 0:
+                self.upsample.append(ops.Conv2d(ch, widths[level - 1], 3, padding=1, **kw))
+                ch = widths[level - 1]
+        self.norm_out = ops.GroupNorm(group_count(ch), ch, **kw)
+        self.conv_out = ops.Conv2d(ch, out_channels * stem * stem, 3, padding=1, **kw)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.conv_in.weight.dtype
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context=None, **_kwargs) -> torch.Tensor:
+        temb = self.time_mlp(timestep_embedding(timesteps, self.time_dim).to(x.dtype))
+        h = self.conv_in(nn.functional.pixel_unshuffle(x, self.stem))
+        skips = []
+        for level, blocks in enumerate(self.down):
+            for block in blocks:
+                h = block(h, temb)
+            skips.append(h)
+            if level < len(self.downsample):
+                h = self.downsample[level](h)
+        h = self.mid(h, temb)
+        for i, block in enumerate(self.up):
+            h = block(torch.cat([h, skips.pop()], dim=1), temb)
+            if i < len(self.upsample):
+                h = nn.functional.interpolate(h, scale_factor=2.0, mode="nearest")
+                h = self.upsample[i](h)
+        h = self.conv_out(nn.functional.silu(self.norm_out(h)))
+        return nn.functional.pixel_shuffle(h, self.stem)
+
+
+def downscale_factor(stem: int, channel_mult: list[int] | tuple[int, ...]) -> int:
+    """Image sides must be multiples of this for the skip connections to line up."""
+    return stem * 2 ** (len(channel_mult) - 1)

@@ -1,0 +1,26 @@
+"""The pack's nodes: thin V3 adapters over conditioning/, model_loader/ and sampling/."""
+
+from __future__ import annotations
+
+from comfy_api.v0_0_2 import ComfyExtension, io
+
+from .common import register_models_folder
+from .light_direction_encode import LightDirectionEncode
+from .load_relight_unet import LoadRelightUNet
+from .mask_conditioning import MaskConditioning
+from .relight_conditioning import RelightConditioning
+from .relight_inpaint_sampler import RelightInpaintSampler
+
+NODES: list[type[io.ComfyNode]] = [
+    LoadRelightUNet,
+    LightDirectionEncode,
+    MaskConditioning,
+    RelightInpaintSampler,
+    RelightConditioning,
+]
+
+
+class RelightInpaintExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        register_models_folder()
+        return NODES

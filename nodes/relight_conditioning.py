@@ -1,0 +1,77 @@
+"""RelightConditioning: the pack's conditioning for the stock KSampler / SamplerCustomAdvanced."""
+
+from __future__ import annotations
+
+from comfy_api.v0_0_2 import io
+
+from ..sampling.relight_sampling import prepare
+from .common import CATEGORY, Light, MaskCond
+
+MODES = ["relight", "fill"]
+
+
+def shared_inputs() -> list:
+    """Inputs RelightConditioning and RelightInpaintSampler have in common."""
+    return [
+        io.Model.Input("model", tooltip="From LoadRelightUNet."),
+        io.Vae.Input("vae", tooltip="From LoadRelightUNet."),
+        MaskCond.Input("mask_cond", tooltip="From MaskConditioning: the image and what to repaint."),
+        Light.Input("light", tooltip="From LightDirectionEncode: where the light comes from."),
+        io.Combo.Input(
+            "mode", options=MODES, default="relight",
+            tooltip="relight: re-shade what is inside the mask (a pasted object) for the light. "
+            "fill: remove what is inside the mask and paint the background, lit consistently. "
+            "IC-Light models support relight only.",
+        ),
+    ]
+
+
+def optional_inputs() -> list:
+    return [
+        io.Conditioning.Input(
+            "positive", optional=True,
+            tooltip="IC-Light only (required there): the prompt, from CLIPTextEncode.",
+        ),
+        io.Conditioning.Input(
+            "negative", optional=True,
+            tooltip="IC-Light only (required there): the negative prompt.",
+        ),
+        io.Image.Input(
+            "background", optional=True,
+            tooltip="IC-Light fbc only (required there): the background condition image.",
+        ),
+    ]
+
+
+class RelightConditioning(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RelightConditioning",
+            display_name="Relight Conditioning",
+            category=CATEGORY,
+            description=(
+                "The conditioning RelightInpaintSampler builds, for ComfyUI's stock KSampler or "
+                "SamplerCustomAdvanced: positive/negative carry the mask and light as extra "
+                "input channels, the LATENT carries the image at the model's size and the mask "
+                "as its noise mask. Composite the decoded result with the original yourself."
+            ),
+            inputs=shared_inputs() + optional_inputs(),
+            outputs=[
+                io.Conditioning.Output(display_name="positive", tooltip="With the light."),
+                io.Conditioning.Output(
+                    display_name="negative",
+                    tooltip="The pack's model: without the light (cfg = light strength). "
+                    "IC-Light: your negative prompt.",
+                ),
+                io.Latent.Output(display_name="latent", tooltip="Image latent + noise_mask."),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls, model, vae, mask_cond, light, mode, positive=None, negative=None, background=None
+    ) -> io.NodeOutput:
+        prepared = prepare(model, vae, mask_cond, light, mode, positive, negative, background)
+        latent = {"samples": prepared.latent_image, "noise_mask": prepared.noise_mask[:, None]}
+        return io.NodeOutput(prepared.positive, prepared.negative, latent)

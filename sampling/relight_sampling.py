@@ -1,0 +1,176 @@
+"""Masked, light-conditioned sampling on ComfyUI's own sampling stack.
+
+prepare() brings image and mask to a size the model takes, encodes them with the VAE and builds
+the conditioning; sample() runs comfy.sample with the mask as the denoise mask (outside the mask
+the latent is reset to the original, noised to the current sigma, at every step); finish()
+decodes, resizes back and composites, so pixels outside the mask are bit-identical to the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import comfy.model_management
+import comfy.sample
+import comfy.utils
+import latent_preview
+import torch
+
+from ..conditioning.composite import composite, resize_image, resize_to_multiple
+from ..conditioning.light import Light, light_gradient
+from ..conditioning.mask import MaskedImage, resize_mask
+from ..model_loader.relight_model import model_info
+from .spatial import blend_latents, foreground_on_grey, relight_concat
+
+IC_LIGHT_MULTIPLE = 64  # SD1.5: VAE 8x, UNet 3 downsamplings
+MAX_SIDE = 8192
+EMPTY_CONTEXT_DIM = 8
+
+
+@dataclass
+class Prepared:
+    positive: list
+    negative: list
+    latent_image: torch.Tensor
+    noise_mask: torch.Tensor  # [B, h, w] at the model's pixel size
+
+
+def require_info(model) -> dict:
+    info = model_info(model)
+    if info is None:
+        raise ValueError(
+            "model: this MODEL is not a Relight Inpaint model; load one with LoadRelightUNet "
+            "(the pack's own model, or IC-Light applied onto an SD1.5 MODEL)"
+        )
+    return info
+
+
+def size_multiple(info: dict) -> int:
+    return info["downscale"] if info["kind"] == "relight" else IC_LIGHT_MULTIPLE
+
+
+def model_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """The size the model runs at: the nearest multiple; refuse sides it cannot take."""
+    if min(height, width) < multiple:
+        raise ValueError(
+            f"mask_cond: the image is {width}x{height} px; this model needs sides of at least "
+            f"{multiple} px (it works on multiples of {multiple}): upscale the image first"
+        )
+    if max(height, width) > MAX_SIDE:
+        raise ValueError(
+            f"mask_cond: the image is {width}x{height} px; sides above {MAX_SIDE} px are refused "
+            "(memory): downscale or crop the image first"
+        )
+    return resize_to_multiple(height, width, multiple)
+
+
+def check_mode(info: dict, mode: str) -> None:
+    modes = info["modes"] if info["kind"] == "relight" else ["relight"]
+    if mode not in modes:
+        what = "this model was trained for" if info["kind"] == "relight" else "IC-Light supports"
+        raise ValueError(f"mode: {mode!r} is not available: {what} {', '.join(modes)}")
+
+
+def empty_conditioning() -> list:
+    return [[torch.zeros(1, 1, EMPTY_CONTEXT_DIM), {}]]
+
+
+def with_concat(conditioning: list, concat: torch.Tensor) -> list:
+    return [[c, {**options, "noise_concat": concat}] for c, options in conditioning]
+
+
+def prepare(
+    model,
+    vae,
+    masked: MaskedImage,
+    light: Light,
+    mode: str,
+    positive: list | None = None,
+    negative: list | None = None,
+    background: torch.Tensor | None = None,
+) -> Prepared:
+    info = require_info(model)
+    check_mode(info, mode)
+    light = light.repeat_to(masked.batch_size)
+    height, width = masked.image.shape[1:3]
+    h, w = model_size(height, width, size_multiple(info))
+    image = resize_image(masked.image, h, w)
+    mask = resize_mask(masked.mask, h, w)
+    if info["kind"] == "relight":
+        return _prepare_relight(info, vae, image, mask, light, mode)
+    return _prepare_iclight(model, info, vae, image, mask, light, positive, negative, background)
+
+
+def _prepare_relight(info, vae, image, mask, light, mode) -> Prepared:
+    lit = relight_concat(image, mask, light, mode, info["concat"])
+    # The unconditional branch sees no light: cfg > 1 then pushes toward the requested light.
+    unlit = relight_concat(image, mask, None, mode, info["concat"])
+    return Prepared(
+        positive=with_concat(empty_conditioning(), lit),
+        negative=with_concat(empty_conditioning(), unlit),
+        latent_image=vae.encode(image),
+        noise_mask=mask,
+    )
+
+
+def _prepare_iclight(model, info, vae, image, mask, light, positive, negative, background) -> Prepared:
+    if positive is None or negative is None:
+        missing = "positive" if positive is None else "negative"
+        raise ValueError(f"{missing}: IC-Light needs text conditioning (CLIPTextEncode) for both")
+    process_in = model.model.process_latent_in  # noise_concat bypasses the sampler's scaling
+    concat = [process_in(vae.encode(foreground_on_grey(image, mask)))]
+    if info["variant"] == "fbc":
+        if background is None:
+            raise ValueError("background: IC-Light fbc weights need a background image")
+        bg = resize_image(background[..., :3], *image.shape[1:3])
+        concat.append(process_in(vae.encode(comfy.utils.repeat_to_batch_size(bg, image.shape[0]))))
+    concat = torch.cat(concat, dim=1)
+    original = vae.encode(image)
+    lit_start = vae.encode(light_gradient(light, *image.shape[1:3]))
+    return Prepared(
+        positive=with_concat(positive, concat),
+        negative=with_concat(negative, concat),
+        latent_image=blend_latents(original, lit_start, mask),
+        noise_mask=mask,
+    )
+
+
+def interruptible_callback(model, steps: int):
+    """ComfyUI's live preview + progress bar, checking for cancel on every step.
+
+    The server's progress hook checks too, but an in-process run (CLI, tests) has no hook.
+    """
+    preview = latent_preview.prepare_callback(model, steps)
+
+    def callback(step, x0, x, total_steps):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        preview(step, x0, x, total_steps)
+
+    return callback
+
+
+def sample(model, prepared: Prepared, seed, steps, cfg, sampler_name, scheduler, denoise):
+    latent = comfy.sample.fix_empty_latent_channels(model, prepared.latent_image)
+    noise = comfy.sample.prepare_noise(latent, seed)
+    return comfy.sample.sample(
+        model,
+        noise,
+        steps,
+        cfg,
+        sampler_name,
+        scheduler,
+        prepared.positive,
+        prepared.negative,
+        latent,
+        denoise=denoise,
+        noise_mask=prepared.noise_mask,
+        callback=interruptible_callback(model, steps),
+        disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
+        seed=seed,
+    )
+
+
+def finish(vae, samples: torch.Tensor, masked: MaskedImage) -> torch.Tensor:
+    decoded = vae.decode(samples)[..., :3].to(masked.image.dtype)
+    decoded = resize_image(decoded, *masked.image.shape[1:3])
+    return composite(masked.image[..., :3], decoded, masked.mask)

@@ -1,0 +1,52 @@
+"""The spatial conditioning each model kind gets, as plain torch (channels-first tensors).
+
+- The pack's model: `c_concat` = masked image (-1..1) + mask + light map + mode flag.
+- IC-Light: the foreground on a grey matte (fc), plus a background (fbc), as latents; the
+  light enters as the starting latent (a light gradient image), the way IC-Light was trained.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..conditioning.light import LIGHT_MAP_CHANNELS, Light, light_map_channels
+
+FILL_BLANK = 0.0  # mid grey in the model's -1..1 pixel space
+
+
+def to_channels_first(image: torch.Tensor) -> torch.Tensor:
+    return image.movedim(-1, 1)
+
+
+def relight_concat(
+    image: torch.Tensor, mask: torch.Tensor, light: Light | None, mode: str, concat: list[str]
+) -> torch.Tensor:
+    """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W].
+
+    `light=None` gives the light map zeroed: the unconditional branch of light guidance.
+    """
+    batch, height, width, _ = image.shape
+    pixels = to_channels_first(image[..., :3]) * 2.0 - 1.0
+    hard = (mask > 0.5).to(pixels.dtype)[:, None]
+    parts = {
+        "masked_image": pixels * (1.0 - hard) + FILL_BLANK * hard if mode == "fill" else pixels,
+        "mask": mask[:, None].to(pixels.dtype),
+        "mode": torch.full((batch, 1, height, width), 1.0 if mode == "fill" else 0.0),
+    }
+    if light is None:
+        parts["light_map"] = torch.zeros(batch, LIGHT_MAP_CHANNELS, height, width)
+    else:
+        parts["light_map"] = light_map_channels(light, height, width)
+    return torch.cat([parts[name].to(pixels.dtype) for name in concat], dim=1)
+
+
+def foreground_on_grey(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """IC-Light's input: the masked content on a 50% grey matte (a black matte darkens results)."""
+    m = mask[..., None].to(image.dtype)
+    return image[..., :3] * m + 0.5 * (1.0 - m)
+
+
+def blend_latents(outside: torch.Tensor, inside: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """outside where mask = 0, inside where mask = 1; mask [B,H,W] at any size."""
+    m = torch.nn.functional.interpolate(mask[:, None].float(), size=outside.shape[-2:], mode="bilinear")
+    return outside * (1.0 - m) + inside * m

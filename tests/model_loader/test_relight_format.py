@@ -1,0 +1,108 @@
+import json
+
+import pytest
+import safetensors.torch
+import torch
+
+from relight_inpaint.model_loader.errors import WeightFormatError
+from relight_inpaint.model_loader.relight_format import (
+    CONFIG_KEY,
+    build_network,
+    config_from_json,
+    make_config,
+    read_config,
+    read_provenance,
+    save_relight_model,
+)
+
+
+@pytest.fixture
+def config():
+    return make_config(base_channels=8, channel_mult=(1, 2), stem=2, time_dim=16)
+
+
+def state_dict_for(config):
+    torch.manual_seed(0)
+    return build_network(config).state_dict()
+
+
+def test_round_trip_keeps_config_provenance_and_weights(tmp_path, config):
+    path = tmp_path / "m.safetensors"
+    sd = state_dict_for(config)
+    save_relight_model(path, sd, config, provenance={"data_seed": 7})
+    assert read_config(path) == config
+    assert read_provenance(path) == {"data_seed": 7}
+    loaded = safetensors.torch.load_file(str(path))
+    assert all(torch.equal(loaded[k], sd[k]) for k in sd)
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_fp16_storage_halves_the_file(tmp_path, config):
+    sd = state_dict_for(config)
+    save_relight_model(tmp_path / "a.safetensors", sd, config)
+    save_relight_model(tmp_path / "b.safetensors", sd, config, dtype=torch.float16)
+    loaded = safetensors.torch.load_file(str(tmp_path / "b.safetensors"))
+    assert all(t.dtype == torch.float16 for t in loaded.values())
+    assert (tmp_path / "b.safetensors").stat().st_size < 0.6 * (tmp_path / "a.safetensors").stat().st_size
+
+
+def test_downscale_and_channels_follow_the_config(config):
+    assert config.downscale == 4  # stem 2 x one downsampling
+    assert config.concat_channels == 3 + 1 + 9 + 1
+    assert config.unet["in_channels"] == 3 + config.concat_channels
+
+
+def test_plain_safetensors_is_not_the_pack_format(tmp_path):
+    path = tmp_path / "plain.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(path))
+    assert read_config(path) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.pop("unet"), "lacks the 'unet' section"),
+        (lambda c: c["unet"].pop("stem"), "unet lacks stem"),
+        (lambda c: c["unet"].update(in_channels=5), "in_channels is 5"),
+        (lambda c: c.update(architecture="gpt"), "unknown architecture"),
+        (lambda c: c.update(prediction="x"), "prediction 'x'"),
+        (lambda c: c.update(modes=["paint"]), "modes"),
+        (lambda c: c.update(concat=["mask", "masked_image", "light_map", "mode"]), "out of order"),
+        (lambda c: c.update(surprise=1), "unknown config keys"),
+        (lambda c: c["unet"].update(channel_mult=[]), "channel_mult"),
+    ],
+)
+def test_inconsistent_config_is_refused_with_the_reason(config, change, message):
+    raw = json.loads(config.to_json())
+    change(raw)
+    with pytest.raises(WeightFormatError, match=f"^model_name: .*{message}"):
+        config_from_json(json.dumps(raw))
+
+
+def test_config_that_is_not_json(tmp_path, config):
+    path = tmp_path / "m.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(path), metadata={CONFIG_KEY: "{oops"})
+    with pytest.raises(WeightFormatError, match="not JSON"):
+        read_config(path)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(tmp_path, config):
+    sd = state_dict_for(config)
+    sd["conv_in.weight"] = torch.zeros(1, 1, 3, 3)
+    del sd["conv_out.bias"]
+    with pytest.raises(WeightFormatError, match="1 missing.*wrong shape"):
+        save_relight_model(tmp_path / "m.safetensors", sd, config)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_file_gives_a_clear_error(tmp_path, config, damage):
+    path = tmp_path / "m.safetensors"
+    save_relight_model(path, state_dict_for(config), config)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 50)
+    with pytest.raises(WeightFormatError, match="^model_name: .*(corrupt|truncated)"):
+        from relight_inpaint.model_loader.relight_format import load_tensors
+
+        read_config(path)
+        load_tensors(path)
