@@ -167,3 +167,31 @@ def build_tiny_sd15(seed: int = 0):
             p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
     cpu = torch.device("cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
+TINY_VAE_CONFIG = {
+    "embed_dim": 4,
+    "ddconfig": {
+        "double_z": True,
+        "z_channels": 4,
+        "resolution": 256,
+        "in_channels": 3,
+        "out_ch": 3,
+        "ch": 32,
+        "ch_mult": [1, 1, 1, 1],  # three downsamplings: 8x, like SD's VAE
+        "num_res_blocks": 1,
+        "attn_resolutions": [],
+        "dropout": 0.0,
+    },
+}
+
+
+def build_tiny_sd_vae(seed: int = 0):
+    """A tiny SD-style KL VAE (8x downscale, 4 latent channels) with seeded random weights."""
+    import comfy.ldm.models.autoencoder
+    import comfy.sd
+
+    shapes = comfy.ldm.models.autoencoder.AutoencoderKL(**TINY_VAE_CONFIG).state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    sd = {k: torch.randn(v.shape, generator=gen) * 0.05 for k, v in sorted(shapes.items())}
+    return comfy.sd.VAE(sd=sd, config={"params": TINY_VAE_CONFIG})
