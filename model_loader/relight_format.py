@@ -27,7 +27,7 @@ PROVENANCE_KEY = "relight_inpaint.provenance"
 FORMAT_NAME = "relight_inpaint"
 FORMAT_VERSION = 1
 ARCHITECTURES = {"relight_unet_v1": RelightUNet}
-PREDICTIONS = ("eps", "v", "flow")
+PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
 CONCAT_CHANNELS = {"masked_image": 3, "mask": 1, "light_map": LIGHT_MAP_CHANNELS, "mode": 1}
@@ -179,8 +179,13 @@ def load_tensors(path: str | os.PathLike, where: str = "model_name") -> dict[str
         ) from None
 
 
+def network_kwargs(config: RelightConfig) -> dict:
+    scale = float(config.sampling.get("multiplier", 1000.0))
+    return {**config.unet, "predict_x0": config.prediction == "x0", "timestep_scale": scale}
+
+
 def build_network(config: RelightConfig, **kwargs) -> torch.nn.Module:
-    return ARCHITECTURES[config.architecture](**config.unet, **kwargs)
+    return ARCHITECTURES[config.architecture](**network_kwargs(config), **kwargs)
 
 
 def check_state_dict(

@@ -21,6 +21,7 @@ from .relight_format import (
     RelightConfig,
     check_state_dict,
     load_tensors,
+    network_kwargs,
     read_config,
 )
 from .relight_net import RelightUNet
@@ -30,6 +31,7 @@ MODEL_TYPES = {
     "eps": comfy.model_base.ModelType.EPS,
     "v": comfy.model_base.ModelType.V_PREDICTION,
     "flow": comfy.model_base.ModelType.FLOW,
+    "x0": comfy.model_base.ModelType.FLOW,
 }
 
 
@@ -52,7 +54,7 @@ class RelightModelConfig(comfy.supported_models_base.BASE):
     supported_inference_dtypes = [torch.float16, torch.bfloat16, torch.float32]
 
     def __init__(self, relight: RelightConfig):
-        super().__init__(dict(relight.unet))
+        super().__init__(network_kwargs(relight))
         self.relight = relight
         self.sampling_settings = {"multiplier": 1000, **relight.sampling}
 

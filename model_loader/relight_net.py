@@ -65,6 +65,8 @@ class RelightUNet(nn.Module):
         num_blocks: int = 1,
         stem: int = 2,
         time_dim: int = 128,
+        predict_x0: bool = False,
+        timestep_scale: float = 1000.0,
         dtype=None,
         device=None,
         operations=None,
@@ -76,6 +78,8 @@ class RelightUNet(nn.Module):
         self.stem = stem
         self.out_channels = out_channels
         self.time_dim = time_dim
+        self.predict_x0 = predict_x0
+        self.timestep_scale = timestep_scale
         widths = [base_channels * m for m in channel_mult]
 
         self.time_mlp = nn.Sequential(
@@ -111,6 +115,16 @@ class RelightUNet(nn.Module):
         return self.conv_in.weight.dtype
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context=None, **_kwargs) -> torch.Tensor:
+        """ComfyUI's call. An x0-predicting network answers as a flow model: v = (x_t - x0) / sigma,
+        which ComfyUI's flow sampling turns back into exactly x0 (denoised = x_t - sigma * v)."""
+        out = self.denoise(x, timesteps)
+        if not self.predict_x0:
+            return out
+        sigma = (timesteps.float() / self.timestep_scale).clamp_min(1e-4)[:, None, None, None]
+        return (x[:, : self.out_channels] - out) / sigma.to(out.dtype)
+
+    def denoise(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The network's own output (x0 for an x0-predicting model), as training uses it."""
         temb = self.time_mlp(timestep_embedding(timesteps, self.time_dim).to(x.dtype))
         h = self.conv_in(nn.functional.pixel_unshuffle(x, self.stem))
         skips = []
