@@ -19,6 +19,17 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 link_base() {
   mkdir -p "$BASE/custom_nodes" "$BASE/models/relight" "$BASE/input" "$BASE/output" "$BASE/temp" "$BASE/user"
   ln -sfn "$ROOT" "$BASE/custom_nodes/relight_inpaint"
+  copy_demo_inputs
+}
+
+# The demo photo and mask, so the workflow in the browser finds its LoadImage files.
+copy_demo_inputs() {
+  local name
+  for name in relight_demo_photo.png relight_demo_mask.png; do
+    if [[ -f "$ROOT/assets/$name" ]] && ! cmp -s "$ROOT/assets/$name" "$BASE/input/$name"; then
+      cp "$ROOT/assets/$name" "$BASE/input/$name"
+    fi
+  done
 }
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$FINGERPRINT" && -f "$COMFY/main.py" ]]; then
@@ -30,7 +41,13 @@ if [[ ! -x "$PY" ]]; then
   log "creating $VENV"
   python3 -m venv "$VENV"
 fi
-pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+# pip warns "WARNING: Location '...' is ignored" for every configured wheel folder that this
+# machine lacks: noise, not a problem. Everything else pip says still reaches stderr.
+drop_location_warnings() { grep -v -E "^WARNING: Location '[^']*' is ignored" || true; }
+pip_install() {
+  { "$PY" -m pip install --disable-pip-version-check -q "$@" 2>&1 1>&3 3>&- |
+    drop_location_warnings >&2; } 3>&1
+}
 
 if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
   log "installing $TORCH_PINS (a few minutes)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import ComfyExtension, io
 
-from .common import register_models_folder
 from .light_direction_encode import LightDirectionEncode
 from .load_relight_unet import LoadRelightUNet
 from .mask_conditioning import MaskConditioning
@@ -22,5 +21,4 @@ NODES: list[type[io.ComfyNode]] = [
 
 class RelightInpaintExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        register_models_folder()
         return NODES

@@ -36,3 +36,6 @@ def model_file_path(name: str) -> str:
         if path is not None:
             return path
     raise ValueError(f"model_name: {name!r} is not in the relight or diffusion_models folders")
+
+
+register_models_folder()  # before any schema lists the folder's files

@@ -1,0 +1,290 @@
+"""The real ComfyUI host with the pack: HTTP API, the relight workflow, the CLI, interrupting.
+
+Tests marked `needs_pack_nodes` need the pack's nodes and model in the server; the others use
+stock ComfyUI nodes only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from relight_inpaint.host.comfy_server import (
+    PromptError,
+    PromptInterrupted,
+    Server,
+    fetch_output_images,
+    interrupt,
+    object_info,
+    queue_prompt,
+    run_prompt,
+    upload_image,
+    wait_for_prompt,
+)
+from relight_inpaint.host.workflow import build_prompt, load_workflow, node_inputs
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+PACK_NODES = (
+    "LoadRelightUNet",
+    "LightDirectionEncode",
+    "MaskConditioning",
+    "RelightInpaintSampler",
+)
+TEST_OUTPUT_PREFIX = "relight_tests/out"
+INTERRUPT_DEADLINE_S = 5.0
+
+needs_pack_nodes = pytest.mark.needs_pack_nodes
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def relight_prompt(url: str, photo: Path, mask: Path, **options: object) -> dict:
+    """The photo workflow on uploaded test files; mask used as is (grow 0, feather 0)."""
+    image_name = upload_image(url, photo, "relight_tests_photo.png")
+    mask_name = upload_image(url, mask, "relight_tests_mask.png")
+    prompt = build_prompt({"grow": 0, "feather": 0, "steps": 2, **options}, image_name, mask_name)
+    node_inputs(prompt, "SaveImage")["filename_prefix"] = TEST_OUTPUT_PREFIX
+    return prompt
+
+
+def stock_prompt(image_name: str) -> dict:
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": image_name}},
+        "2": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["1", 0], "filename_prefix": TEST_OUTPUT_PREFIX},
+        },
+    }
+
+
+def slow_stock_prompt(resizes: int = 24, size: int = 1024) -> dict:
+    """Lanczos resizes (PIL, on the CPU on any machine): a few seconds in all.
+
+    A random colour keeps ComfyUI from answering from its output cache.
+    """
+    color = random.randrange(1, 0xFFFFFF)
+    prompt = {
+        "0": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": size, "height": size, "batch_size": 1, "color": color},
+        }
+    }
+    for index in range(1, resizes + 1):
+        prompt[str(index)] = {
+            "class_type": "ImageScaleBy",
+            "inputs": {
+                "image": [str(index - 1), 0],
+                "upscale_method": "lanczos",
+                "scale_by": 2.0 if index % 2 else 0.5,
+            },
+        }
+    prompt["out"] = {"class_type": "PreviewImage", "inputs": {"images": [str(resizes), 0]}}
+    return prompt
+
+
+def wait_until_running(url: str, prompt_id: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = requests.get(f"{url}/queue", timeout=10).json()["queue_running"]
+        if any(item[1] == prompt_id for item in running):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"prompt {prompt_id} did not start within {timeout} s")
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def input_names(node_info: dict) -> set[str]:
+    inputs = node_info["input"]
+    return set(inputs.get("required", {})) | set(inputs.get("optional", {}))
+
+
+def combo_options(node_info: dict, input_name: str) -> list[str]:
+    """A combo's choices, from the V1 ([choices], {...}) or V3 ("COMBO", {options}) form."""
+    spec = {**node_info["input"].get("optional", {}), **node_info["input"]["required"]}
+    kind, *rest = spec[input_name]
+    return list(kind) if isinstance(kind, list) else list(rest[0]["options"])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != "RELIGHT_CALLER_CWD"}
+    return subprocess.run(
+        [str(VENV_PYTHON), "-m", "host.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+# --- server and stock nodes -----------------------------------------------------------------
+
+
+def test_server_answers_and_reports_its_memory(comfy_server: Server) -> None:
+    stats = requests.get(f"{comfy_server.url}/system_stats", timeout=10).json()
+    assert stats["system"]["comfyui_version"]
+    assert comfy_server.peak_rss_bytes() > 50 * 2**20
+
+
+def test_object_info_lists_stock_nodes(server_url: str) -> None:
+    info = object_info(server_url)
+    assert {"LoadImage", "LoadImageMask", "SaveImage"} <= set(info)
+
+
+def test_upload_then_view_returns_the_same_file(server_url: str, photo_path: Path) -> None:
+    name = upload_image(server_url, photo_path, "relight_tests_upload.png")
+    response = requests.get(
+        f"{server_url}/view", params={"filename": name, "type": "input"}, timeout=10
+    )
+    assert response.content == photo_path.read_bytes()
+
+
+def test_stock_graph_round_trip_keeps_the_pixels(server_url: str, photo_path: Path) -> None:
+    name = upload_image(server_url, photo_path, "relight_tests_stock.png")
+    entry = run_prompt(server_url, stock_prompt(name), timeout=120)
+    [output] = fetch_output_images(server_url, entry)
+    np.testing.assert_array_equal(decode_png(output), decode_png(photo_path.read_bytes()))
+
+
+def test_invalid_prompt_error_names_node_and_input(server_url: str) -> None:
+    prompt = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": -5, "height": 8, "batch_size": 1, "color": 0},
+        },
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+    with pytest.raises(PromptError, match=r"node 1 \(EmptyImage\), input 'width'"):
+        queue_prompt(server_url, prompt)
+
+
+def test_interrupt_stops_a_running_stock_prompt(server_url: str, photo_path: Path) -> None:
+    client_id = uuid.uuid4().hex
+    prompt_id = queue_prompt(server_url, slow_stock_prompt(), client_id)
+    wait_until_running(server_url, prompt_id)
+    time.sleep(0.2)  # ComfyUI clears the interrupt flag as a prompt starts
+    interrupt(server_url, prompt_id)
+    interrupted_at = time.monotonic()
+    with pytest.raises(PromptInterrupted):
+        wait_for_prompt(server_url, prompt_id, client_id, timeout=120)
+    assert time.monotonic() - interrupted_at < INTERRUPT_DEADLINE_S * 2
+
+    name = upload_image(server_url, photo_path, "relight_tests_after_interrupt.png")
+    assert fetch_output_images(server_url, run_prompt(server_url, stock_prompt(name), timeout=60))
+
+
+# --- the pack's nodes -----------------------------------------------------------------------
+
+
+@needs_pack_nodes
+@pytest.mark.parametrize("class_type", PACK_NODES)
+def test_object_info_lists_pack_node_with_workflow_inputs(server_url: str, class_type: str) -> None:
+    info = object_info(server_url)
+    assert class_type in info, f"{class_type} not loaded; see the server log"
+    expected = set(node_inputs(load_workflow(), class_type))
+    assert expected <= input_names(info[class_type])
+
+
+@needs_pack_nodes
+def test_object_info_pack_choices(server_url: str) -> None:
+    info = object_info(server_url)
+    assert {"relight", "fill"} <= set(combo_options(info["RelightInpaintSampler"], "mode"))
+    directions = set(combo_options(info["LightDirectionEncode"], "direction_from"))
+    assert {"angles", "vector", "left", "right", "top", "bottom", "front"} <= directions
+
+
+@needs_pack_nodes
+@pytest.mark.parametrize("mode", ["relight", "fill"])
+def test_relight_workflow_keeps_pixels_outside_the_mask(
+    server_url: str, photo_path: Path, mask_path: Path, mode: str
+) -> None:
+    prompt = relight_prompt(server_url, photo_path, mask_path, mode=mode, seed=11)
+    entry = run_prompt(server_url, prompt, timeout=300)
+    [output] = fetch_output_images(server_url, entry)
+
+    result, photo = decode_png(output), decode_png(photo_path.read_bytes())
+    assert result.shape == photo.shape
+    outside = np.asarray(Image.open(mask_path)) == 0
+    np.testing.assert_array_equal(result[outside], photo[outside])
+
+
+@needs_pack_nodes
+def test_interrupt_stops_a_long_relight(server_url: str, photo_path: Path, mask_path: Path) -> None:
+    prompt = relight_prompt(server_url, photo_path, mask_path, steps=2000, seed=12)
+    client_id = uuid.uuid4().hex
+    prompt_id = queue_prompt(server_url, prompt, client_id)
+    interrupted_at: list[float] = []
+
+    def interrupt_on_first_step(value: int, total: int) -> None:
+        if not interrupted_at:
+            interrupt(server_url, prompt_id)
+            interrupted_at.append(time.monotonic())
+
+    with pytest.raises(PromptInterrupted):
+        wait_for_prompt(server_url, prompt_id, client_id, interrupt_on_first_step, timeout=300)
+    assert interrupted_at, "no progress message came before the prompt ended"
+    assert time.monotonic() - interrupted_at[0] < INTERRUPT_DEADLINE_S
+
+    short = relight_prompt(server_url, photo_path, mask_path, steps=1, seed=13)
+    assert fetch_output_images(server_url, run_prompt(server_url, short, timeout=120))
+
+
+@needs_pack_nodes
+def test_cli_run_end_to_end(
+    server_url: str, photo_path: Path, mask_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "nested" / "result.png"
+    args = ["--image", str(photo_path), "--mask", str(mask_path), "--out", str(out)]
+    result = run_cli("run", *args, "--steps", "2", "--light", "1,0,0.5", "--server", server_url)
+
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == Image.open(photo_path).size
+    assert not list(out.parent.glob(".*.part"))
+
+
+@needs_pack_nodes
+def test_cli_run_reports_a_node_error(
+    server_url: str, photo_path: Path, mask_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "result.png"
+    args = ["--image", str(photo_path), "--mask", str(mask_path), "--out", str(out)]
+    result = run_cli("run", *args, "--model", "no_such_model.safetensors", "--server", server_url)
+
+    assert result.returncode == 1
+    assert "LoadRelightUNet" in result.stderr and "model_name" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+@needs_pack_nodes
+def test_cli_batch_writes_good_items_and_reports_bad_ones(
+    server_url: str, photo_path: Path, mask_path: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "batch.jsonl"
+    good = {"image": photo_path.name, "mask": mask_path.name, "steps": 2, "light": [0, 1, 1]}
+    missing = {"image": "missing.png", "mask": mask_path.name, "steps": 2}
+    manifest.write_text(f"# two items\n{json.dumps(good)}\n\n{json.dumps(missing)}\n")
+    out_dir = tmp_path / "out"
+
+    result = run_cli("batch", str(manifest), "--out-dir", str(out_dir), "--server", server_url)
+
+    assert result.returncode == 1
+    assert Image.open(out_dir / "photo.png").size == Image.open(photo_path).size
+    assert "line 4" in result.stderr and "no such file" in result.stderr
+    assert "Traceback" not in result.stderr
