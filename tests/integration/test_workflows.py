@@ -1,0 +1,89 @@
+"""The shipped workflows on the real host: (a) runs on the bundled photo, (b) matches the nodes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import torch
+from PIL import Image
+
+from relight_inpaint.conditioning.mask import prepare_masked_image
+from relight_inpaint.host.comfy_server import (
+    fetch_output_images,
+    object_info,
+    run_prompt,
+    upload_image,
+)
+from relight_inpaint.host.ui_workflow import api_to_ui
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / "workflows"
+ASSETS = REPO / "assets"
+FILE_INPUTS = {"ckpt_name", "model_name", "image"}  # values that name files a user supplies
+
+
+@pytest.fixture(scope="module")
+def info(server_url: str) -> dict:
+    return object_info(server_url)
+
+
+def api_workflow(name: str) -> dict:
+    return json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+
+
+def test_workflow_a_relights_the_bundled_photo_and_keeps_the_rest_exact(server_url: str):
+    for name in ("relight_demo_photo.png", "relight_demo_mask.png"):
+        upload_image(server_url, ASSETS / name, name)
+    workflow = api_workflow("relight_inpaint_photo")
+    sampler = next(n for n in workflow.values() if n["class_type"] == "RelightInpaintSampler")
+    sampler["inputs"]["steps"] = 2
+    saver = next(n for n in workflow.values() if n["class_type"] == "SaveImage")
+    saver["inputs"]["filename_prefix"] = "relight_tests/workflow_a"
+    [png] = fetch_output_images(server_url, run_prompt(server_url, workflow, timeout=300))
+
+    result = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    photo = np.asarray(Image.open(ASSETS / "relight_demo_photo.png").convert("RGB"))
+    assert result.shape == photo.shape
+    conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
+    mask = torch.from_numpy(np.asarray(Image.open(ASSETS / "relight_demo_mask.png")) / 255.0)
+    final = prepare_masked_image(
+        torch.from_numpy(photo / 255.0)[None].float(), mask[None].float(),
+        conditioning["inputs"]["grow"], conditioning["inputs"]["feather"],
+    ).mask[0].numpy()
+    outside = final == 0
+    np.testing.assert_array_equal(result[outside], photo[outside])
+    assert np.abs(result[final == 1].astype(int) - photo[final == 1]).mean() > 1
+
+
+@pytest.mark.parametrize("name", ["relight_inpaint_photo", "iclight_fc_sd15"])
+def test_api_workflow_nodes_and_inputs_match_object_info(info: dict, name: str):
+    for node_id, node in api_workflow(name).items():
+        assert node["class_type"] in info, f"node {node_id}: unknown {node['class_type']}"
+        spec = info[node["class_type"]]["input"]
+        known = {**spec.get("required", {}), **spec.get("optional", {})}
+        missing = set(spec.get("required", {})) - set(node["inputs"])
+        assert not missing, f"node {node_id} lacks required inputs {missing}"
+        for input_name, value in node["inputs"].items():
+            assert input_name in known, f"node {node_id}: no input {input_name!r}"
+            kind, options = known[input_name][0], (known[input_name] + [{}])[1]
+            choices = kind if isinstance(kind, list) else options.get("options")
+            if choices is not None and input_name not in FILE_INPUTS:
+                assert value in choices, f"node {node_id}.{input_name}: {value!r}"
+
+
+@pytest.mark.parametrize("name", ["relight_inpaint_photo", "iclight_fc_sd15"])
+def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name: str):
+    committed = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    assert committed == api_to_ui(api_workflow(name), info), (
+        "workflows/ is stale: run .venv/bin/python -m host.build_workflows"
+    )
+
+
+def test_template_browser_lists_each_workflow_once(server_url: str):
+    templates = requests.get(f"{server_url}/api/workflow_templates", timeout=10).json()
+    assert sorted(templates["relight_inpaint"]) == ["iclight_fc_sd15", "relight_inpaint_photo"]
