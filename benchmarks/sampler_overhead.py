@@ -42,11 +42,18 @@ def stock_prompt(pack: dict) -> dict:
     model, vae = inputs["model"], inputs["vae"]
     shared = {k: inputs[k] for k in ("model", "vae", "mask_cond", "light", "mode")}
     workflow["20"] = {"class_type": "RelightConditioning", "inputs": shared}
-    sampling = {k: inputs[k] for k in ("seed", "steps", "cfg", "sampler_name", "scheduler", "denoise")}
+    sampling = {
+        k: inputs[k] for k in ("seed", "steps", "cfg", "sampler_name", "scheduler", "denoise")
+    }
     workflow["21"] = {
         "class_type": "KSampler",
-        "inputs": {**sampling, "model": model, "positive": ["20", 0], "negative": ["20", 1],
-                   "latent_image": ["20", 2]},
+        "inputs": {
+            **sampling,
+            "model": model,
+            "positive": ["20", 0],
+            "negative": ["20", 1],
+            "latent_image": ["20", 2],
+        },
     }
     workflow["22"] = {"class_type": "VAEDecode", "inputs": {"samples": ["21", 0], "vae": vae}}
     workflow[node_id(workflow, "SaveImage")]["inputs"]["images"] = ["22", 0]
@@ -93,7 +100,8 @@ def main() -> None:
     print(f"image 600x400, {args.steps} steps, model {args.model}, {args.runs} runs each (median)")
     print(f"{'path':<24}{'s / image':>12}")
     for name, values in times.items():
-        print(f"{name:<24}{statistics.median(values):>12.3f}   runs: {', '.join(f'{v:.2f}' for v in values)}")
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{name:<24}{statistics.median(values):>12.3f}   runs: {runs}")
     print(f"ratio (pack / stock): {pack_s / stock_s:.3f}  (goal <= 1.05)")
     print(f"host peak RSS: {peak_rss / 2**20:.0f} MiB")
 

@@ -23,7 +23,7 @@ def _push(values: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def push_pull_fill(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Fill where known == 0. image [B,C,H,W], known [B,1,H,W] (1 = keep). Known pixels unchanged."""
+    """Fill where known == 0 (image [B,C,H,W], known [B,1,H,W]); known pixels stay unchanged."""
     known = (known > 0.5).to(image.dtype)
     if known.amax(dim=(1, 2, 3)).min() == 0:
         raise ValueError("mask: nothing outside the mask to fill from (the mask covers the image)")

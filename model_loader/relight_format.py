@@ -31,7 +31,15 @@ PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
 CONCAT_CHANNELS = {"masked_image": 3, "mask": 1, "light_map": LIGHT_MAP_CHANNELS, "mode": 1}
-UNET_KEYS = ("in_channels", "out_channels", "base_channels", "channel_mult", "num_blocks", "stem", "time_dim")
+UNET_KEYS = (
+    "in_channels",
+    "out_channels",
+    "base_channels",
+    "channel_mult",
+    "num_blocks",
+    "stem",
+    "time_dim",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ def make_config(
     time_dim: int = 128,
     prediction: str = "flow",
     modes: tuple[str, ...] = MODES,
+    residual_input: bool = False,
 ) -> RelightConfig:
     concat = tuple(CONCAT_CHANNELS)
     unet = {
@@ -78,6 +87,8 @@ def make_config(
         "stem": stem,
         "time_dim": time_dim,
     }
+    if residual_input:
+        unet["residual_input"] = True
     config = RelightConfig(unet=unet, prediction=prediction, modes=tuple(modes), concat=concat)
     validate_config(config)
     return config
@@ -102,6 +113,8 @@ def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
     mult = unet["channel_mult"]
     if not mult or not all(isinstance(m, int) and m > 0 for m in mult):
         raise _problem(where, f"unet.channel_mult must be positive integers, got {mult!r}")
+    if unet.get("residual_input", False) not in (True, False):
+        raise _problem(where, "unet.residual_input must be true or false")
     for key in ("base_channels", "num_blocks", "stem", "time_dim"):
         if not isinstance(unet[key], int) or unet[key] < 1:
             raise _problem(where, f"unet.{key} must be a positive integer, got {unet[key]!r}")
@@ -109,7 +122,9 @@ def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
 
 def validate_config(config: RelightConfig, where: str = "model_name") -> None:
     if config.format != FORMAT_NAME or config.version != FORMAT_VERSION:
-        raise _problem(where, f"format {config.format!r} v{config.version}, expected {FORMAT_NAME} v1")
+        raise _problem(
+            where, f"format {config.format!r} v{config.version}, expected {FORMAT_NAME} v1"
+        )
     if config.architecture not in ARCHITECTURES:
         raise _problem(where, f"unknown architecture {config.architecture!r}")
     if config.prediction not in PREDICTIONS:
@@ -122,6 +137,10 @@ def validate_config(config: RelightConfig, where: str = "model_name") -> None:
     if list(config.concat) != [n for n in CONCAT_CHANNELS if n in config.concat]:
         raise _problem(where, f"conditioning channels out of order: {list(config.concat)}")
     _check_unet(config.unet, config.concat_channels, where)
+    if config.unet.get("residual_input") and (
+        config.prediction != "x0" or config.concat[:1] != ("masked_image",)
+    ):
+        raise _problem(where, "residual_input needs prediction x0 and masked_image first")
 
 
 def config_from_json(text: str, where: str = "model_name") -> RelightConfig:
@@ -175,7 +194,8 @@ def load_tensors(path: str | os.PathLike, where: str = "model_name") -> dict[str
         return safetensors.torch.load_file(str(path))
     except Exception as error:
         raise WeightFormatError(
-            f"{where}: could not read the tensors of {Path(path).name} (truncated or corrupt?): {error}"
+            f"{where}: could not read the tensors of {Path(path).name} "
+            f"(truncated or corrupt?): {error}"
         ) from None
 
 
@@ -195,7 +215,9 @@ def check_state_dict(
     expected = {k: v.shape for k, v in network.state_dict().items()}
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
-    wrong = sorted(k for k in expected.keys() & state_dict.keys() if state_dict[k].shape != expected[k])
+    wrong = sorted(
+        k for k in expected.keys() & state_dict.keys() if state_dict[k].shape != expected[k]
+    )
     if missing or unexpected or wrong:
         details = []
         if missing:

@@ -102,7 +102,9 @@ def build_model_patcher(config: RelightConfig, state_dict: dict[str, torch.Tenso
     model = model_config.get_model(device=offload_device)
     check_state_dict(model.diffusion_model, state_dict, where)
     model.diffusion_model.load_state_dict(state_dict, strict=True)
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    patcher = comfy.model_patcher.ModelPatcher(
+        model, load_device=load_device, offload_device=offload_device
+    )
     patcher.model_options[MODEL_OPTIONS_KEY] = relight_model_info(config)
     return patcher
 

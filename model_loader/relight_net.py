@@ -17,11 +17,15 @@ from torch import nn
 TORCH_OPS = SimpleNamespace(Conv2d=nn.Conv2d, Linear=nn.Linear, GroupNorm=nn.GroupNorm)
 
 
-def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+def timestep_embedding(
+    timesteps: torch.Tensor, dim: int, max_period: float = 10000.0
+) -> torch.Tensor:
     """Sinusoidal embedding of timesteps given on ComfyUI's 0..1000 scale."""
     half = dim // 2
     freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+        -math.log(max_period)
+        * torch.arange(half, dtype=torch.float32, device=timesteps.device)
+        / half
     )
     args = timesteps.float()[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
@@ -66,6 +70,7 @@ class RelightUNet(nn.Module):
         stem: int = 2,
         time_dim: int = 128,
         predict_x0: bool = False,
+        residual_input: bool = False,
         timestep_scale: float = 1000.0,
         dtype=None,
         device=None,
@@ -79,6 +84,7 @@ class RelightUNet(nn.Module):
         self.out_channels = out_channels
         self.time_dim = time_dim
         self.predict_x0 = predict_x0
+        self.residual_input = residual_input
         self.timestep_scale = timestep_scale
         widths = [base_channels * m for m in channel_mult]
 
@@ -114,7 +120,9 @@ class RelightUNet(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.conv_in.weight.dtype
 
-    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context=None, **_kwargs) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, timesteps: torch.Tensor, context=None, **_kwargs
+    ) -> torch.Tensor:
         """ComfyUI's call. An x0-predicting network answers as a flow model: v = (x_t - x0) / sigma,
         which ComfyUI's flow sampling turns back into exactly x0 (denoised = x_t - sigma * v)."""
         out = self.denoise(x, timesteps)
@@ -141,7 +149,10 @@ class RelightUNet(nn.Module):
                 h = nn.functional.interpolate(h, scale_factor=2.0, mode="nearest")
                 h = self.upsample[i](h)
         h = self.conv_out(nn.functional.silu(self.norm_out(h)))
-        return nn.functional.pixel_shuffle(h, self.stem)
+        h = nn.functional.pixel_shuffle(h, self.stem)
+        if self.residual_input:  # a correction of the conditioning image right after x_t
+            return x[:, self.out_channels : 2 * self.out_channels] + h
+        return h
 
 
 def downscale_factor(stem: int, channel_mult: list[int] | tuple[int, ...]) -> int:

@@ -19,14 +19,18 @@ MaskCond = io.Custom("RELIGHT_MASK")
 def register_models_folder() -> None:
     """`relight` models folder: the pack's bundled models plus <ComfyUI models>/relight."""
     folder_paths.add_model_folder_path(MODELS_FOLDER, str(PACK_MODELS_DIR))
-    folder_paths.add_model_folder_path(MODELS_FOLDER, os.path.join(folder_paths.models_dir, MODELS_FOLDER))
+    folder_paths.add_model_folder_path(
+        MODELS_FOLDER, os.path.join(folder_paths.models_dir, MODELS_FOLDER)
+    )
     # A new folder name starts with an empty extension set, which would list every file.
     folder_paths.folder_names_and_paths[MODELS_FOLDER][1].update({".safetensors"})
 
 
 def model_file_names() -> list[str]:
     names = folder_paths.get_filename_list(MODELS_FOLDER)
-    extra = [n for n in folder_paths.get_filename_list("diffusion_models") if n.endswith(".safetensors")]
+    extra = [
+        n for n in folder_paths.get_filename_list("diffusion_models") if n.endswith(".safetensors")
+    ]
     return names + [n for n in extra if n not in names]
 
 

@@ -52,29 +52,71 @@ class LightDirectionEncode(io.ComfyNode):
                     "bottom/front: IC-Light-style presets (light coming from that side).",
                 ),
                 io.Float.Input(
-                    "azimuth", default=135.0, min=-360.0, max=360.0, step=1.0,
+                    "azimuth",
+                    default=135.0,
+                    min=-360.0,
+                    max=360.0,
+                    step=1.0,
                     tooltip="Degrees in the image plane, counter-clockwise as you look at the "
                     "image: 0 = light from the right, 90 = from the top, 180 = from the left.",
                 ),
                 io.Float.Input(
-                    "elevation", default=45.0, min=-90.0, max=90.0, step=1.0,
+                    "elevation",
+                    default=45.0,
+                    min=-90.0,
+                    max=90.0,
+                    step=1.0,
                     tooltip="Degrees out of the image plane: 0 = grazing (in the image plane), "
                     "90 = from the viewer (frontal), negative = from behind the subject.",
                 ),
-                io.Float.Input("x", default=0.0, min=-1.0, max=1.0, step=0.01,
-                               tooltip=f"Vector mode: x component (right). {FRAME}"),
-                io.Float.Input("y", default=0.0, min=-1.0, max=1.0, step=0.01,
-                               tooltip=f"Vector mode: y component (up). {FRAME}"),
-                io.Float.Input("z", default=1.0, min=-1.0, max=1.0, step=0.01,
-                               tooltip=f"Vector mode: z component (toward the viewer). {FRAME}"),
-                io.Float.Input("intensity", default=1.0, min=0.0, max=4.0, step=0.05,
-                               tooltip="Strength of the directional light (1 = normal)."),
-                io.Float.Input("ambient", default=0.15, min=0.0, max=1.0, step=0.01,
-                               tooltip="Light that reaches everything, shadows included."),
-                io.String.Input("color", default="#ffffff",
-                                tooltip="Light colour: #rrggbb, #rgb or r,g,b (0-255)."),
+                io.Float.Input(
+                    "x",
+                    default=0.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip=f"Vector mode: x component (right). {FRAME}",
+                ),
+                io.Float.Input(
+                    "y",
+                    default=0.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip=f"Vector mode: y component (up). {FRAME}",
+                ),
+                io.Float.Input(
+                    "z",
+                    default=1.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip=f"Vector mode: z component (toward the viewer). {FRAME}",
+                ),
+                io.Float.Input(
+                    "intensity",
+                    default=1.0,
+                    min=0.0,
+                    max=4.0,
+                    step=0.05,
+                    tooltip="Strength of the directional light (1 = normal).",
+                ),
+                io.Float.Input(
+                    "ambient",
+                    default=0.15,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Light that reaches everything, shadows included.",
+                ),
+                io.String.Input(
+                    "color",
+                    default="#ffffff",
+                    tooltip="Light colour: #rrggbb, #rgb or r,g,b (0-255).",
+                ),
                 LightType.Input(
-                    "append_to", optional=True,
+                    "append_to",
+                    optional=True,
                     tooltip="Optional LIGHT this one is appended to: a batch of lights, one per "
                     "image (a single light serves every image).",
                 ),
@@ -90,11 +132,22 @@ class LightDirectionEncode(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, direction_from, azimuth, elevation, x, y, z, intensity, ambient, color,
+        cls,
+        direction_from,
+        azimuth,
+        elevation,
+        x,
+        y,
+        z,
+        intensity,
+        ambient,
+        color,
         append_to: Light | None = None,
     ) -> io.NodeOutput:
         direction = light_direction(direction_from, azimuth, elevation, x, y, z)
-        light = make_light(direction, intensity=intensity, ambient=ambient, color=parse_color(color))
+        light = make_light(
+            direction, intensity=intensity, ambient=ambient, color=parse_color(color)
+        )
         if append_to is not None:
             light = append_to.concat(light)
         return io.NodeOutput(light, light_preview(light))

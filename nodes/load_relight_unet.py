@@ -1,4 +1,4 @@
-"""LoadRelightUNet: the pack's own relight model, or IC-Light offsets applied onto an SD1.5 MODEL."""
+"""LoadRelightUNet: the pack's own relight model, or IC-Light offsets added onto an SD1.5 MODEL."""
 
 from __future__ import annotations
 

@@ -36,12 +36,20 @@ class MaskConditioning(io.ComfyNode):
                     tooltip="White / 1 = repaint. One mask for the batch, or one per image.",
                 ),
                 io.Int.Input(
-                    "grow", default=0, min=-256, max=256, step=1,
+                    "grow",
+                    default=0,
+                    min=-256,
+                    max=256,
+                    step=1,
                     tooltip="Pixels to grow (positive) or shrink (negative) the mask by, so "
                     "shadows and halos around an object are included.",
                 ),
                 io.Int.Input(
-                    "feather", default=8, min=0, max=256, step=1,
+                    "feather",
+                    default=8,
+                    min=0,
+                    max=256,
+                    step=1,
                     tooltip="Soft edge width in pixels, spread outward (the repainted region "
                     "never shrinks), so the new content blends in.",
                 ),
@@ -54,6 +62,8 @@ class MaskConditioning(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, image: torch.Tensor, mask: torch.Tensor, grow: int, feather: int) -> io.NodeOutput:
+    def execute(
+        cls, image: torch.Tensor, mask: torch.Tensor, grow: int, feather: int
+    ) -> io.NodeOutput:
         masked = prepare_masked_image(image, mask, grow, feather)
         return io.NodeOutput(masked, masked.mask, mask_overlay(masked))

@@ -15,10 +15,14 @@ def shared_inputs() -> list:
     return [
         io.Model.Input("model", tooltip="From LoadRelightUNet."),
         io.Vae.Input("vae", tooltip="From LoadRelightUNet."),
-        MaskCond.Input("mask_cond", tooltip="From MaskConditioning: the image and what to repaint."),
+        MaskCond.Input(
+            "mask_cond", tooltip="From MaskConditioning: the image and what to repaint."
+        ),
         Light.Input("light", tooltip="From LightDirectionEncode: where the light comes from."),
         io.Combo.Input(
-            "mode", options=MODES, default="relight",
+            "mode",
+            options=MODES,
+            default="relight",
             tooltip="relight: re-shade what is inside the mask (a pasted object) for the light. "
             "fill: remove what is inside the mask and paint the background, lit consistently. "
             "IC-Light models support relight only.",
@@ -29,15 +33,18 @@ def shared_inputs() -> list:
 def optional_inputs() -> list:
     return [
         io.Conditioning.Input(
-            "positive", optional=True,
+            "positive",
+            optional=True,
             tooltip="IC-Light only (required there): the prompt, from CLIPTextEncode.",
         ),
         io.Conditioning.Input(
-            "negative", optional=True,
+            "negative",
+            optional=True,
             tooltip="IC-Light only (required there): the negative prompt.",
         ),
         io.Image.Input(
-            "background", optional=True,
+            "background",
+            optional=True,
             tooltip="IC-Light fbc only (required there): the background condition image.",
         ),
     ]

@@ -25,21 +25,43 @@ class RelightInpaintSampler(io.ComfyNode):
             ),
             inputs=shared_inputs()
             + [
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
-                             control_after_generate=True, tooltip="Noise seed."),
-                io.Int.Input("steps", default=20, min=1, max=10000,
-                             tooltip="Sampling steps."),
+                io.Int.Input(
+                    "seed",
+                    default=0,
+                    min=0,
+                    max=0xFFFFFFFFFFFFFFFF,
+                    control_after_generate=True,
+                    tooltip="Noise seed.",
+                ),
+                io.Int.Input("steps", default=20, min=1, max=10000, tooltip="Sampling steps."),
                 io.Float.Input(
-                    "cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                    "cfg",
+                    default=1.0,
+                    min=0.0,
+                    max=100.0,
+                    step=0.1,
+                    round=0.01,
                     tooltip="The pack's model: light strength (guidance toward the light; 1 = "
                     "plain, one model call per step). IC-Light: prompt guidance (about 2).",
                 ),
-                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS,
-                               default="euler", tooltip="ComfyUI's sampler."),
-                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS,
-                               default="simple", tooltip="ComfyUI's scheduler."),
+                io.Combo.Input(
+                    "sampler_name",
+                    options=comfy.samplers.KSampler.SAMPLERS,
+                    default="euler",
+                    tooltip="ComfyUI's sampler.",
+                ),
+                io.Combo.Input(
+                    "scheduler",
+                    options=comfy.samplers.KSampler.SCHEDULERS,
+                    default="simple",
+                    tooltip="ComfyUI's scheduler.",
+                ),
                 io.Float.Input(
-                    "denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                    "denoise",
+                    default=1.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
                     tooltip="Edit strength: how far the masked region is noised before it is "
                     "regenerated (1 = fully new; lower keeps more of the original).",
                 ),
@@ -53,8 +75,21 @@ class RelightInpaintSampler(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, model, vae, mask_cond, light, mode, seed, steps, cfg, sampler_name, scheduler,
-        denoise, positive=None, negative=None, background=None,
+        cls,
+        model,
+        vae,
+        mask_cond,
+        light,
+        mode,
+        seed,
+        steps,
+        cfg,
+        sampler_name,
+        scheduler,
+        denoise,
+        positive=None,
+        negative=None,
+        background=None,
     ) -> io.NodeOutput:
         prepared = prepare(model, vae, mask_cond, light, mode, positive, negative, background)
         if mask_cond.is_empty or denoise == 0:

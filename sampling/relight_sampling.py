@@ -113,7 +113,9 @@ def _prepare_relight(info, vae, image, mask, light, mode) -> Prepared:
     )
 
 
-def _prepare_iclight(model, info, vae, image, mask, light, positive, negative, background) -> Prepared:
+def _prepare_iclight(
+    model, info, vae, image, mask, light, positive, negative, background
+) -> Prepared:
     if positive is None or negative is None:
         missing = "positive" if positive is None else "negative"
         raise ValueError(f"{missing}: IC-Light needs text conditioning (CLIPTextEncode) for both")

@@ -1,6 +1,7 @@
 """The spatial conditioning each model kind gets, as plain torch (channels-first tensors).
 
-- The pack's model: `c_concat` = masked image (-1..1) + mask + light map + mode flag.
+- The pack's model: `c_concat` = the image (-1..1; for fill, the hole pre-filled from its
+  border) + mask + light map + mode flag.
 - IC-Light: the foreground on a grey matte (fc), plus a background (fbc), as latents; the
   light enters as the starting latent (a light gradient image), the way IC-Light was trained.
 """
@@ -10,8 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..conditioning.light import LIGHT_MAP_CHANNELS, Light, light_map_channels
-
-FILL_BLANK = 0.0  # mid grey in the model's -1..1 pixel space
+from ..conditioning.prefill import push_pull_fill
 
 
 def to_channels_first(image: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ def relight_concat(
     pixels = to_channels_first(image[..., :3]) * 2.0 - 1.0
     hard = (mask > 0.5).to(pixels.dtype)[:, None]
     parts = {
-        "masked_image": pixels * (1.0 - hard) + FILL_BLANK * hard if mode == "fill" else pixels,
+        "masked_image": push_pull_fill(pixels, 1.0 - hard) if mode == "fill" else pixels,
         "mask": mask[:, None].to(pixels.dtype),
         "mode": torch.full((batch, 1, height, width), 1.0 if mode == "fill" else 0.0),
     }
@@ -48,5 +48,7 @@ def foreground_on_grey(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def blend_latents(outside: torch.Tensor, inside: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """outside where mask = 0, inside where mask = 1; mask [B,H,W] at any size."""
-    m = torch.nn.functional.interpolate(mask[:, None].float(), size=outside.shape[-2:], mode="bilinear")
+    m = torch.nn.functional.interpolate(
+        mask[:, None].float(), size=outside.shape[-2:], mode="bilinear"
+    )
     return outside * (1.0 - m) + inside * m

@@ -1,4 +1,4 @@
-"""Test set-up: a real ComfyUI on sys.path (CPU), and the repo imported as package `relight_inpaint`.
+"""Test set-up: a real ComfyUI on sys.path (CPU) and the repo imported as package `relight_inpaint`.
 
 See host/bootstrap.py for why the repo root itself is never put on sys.path.
 """

@@ -51,10 +51,16 @@ def test_workflow_a_relights_the_bundled_photo_and_keeps_the_rest_exact(server_u
     assert result.shape == photo.shape
     conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
     mask = torch.from_numpy(np.asarray(Image.open(ASSETS / "relight_demo_mask.png")) / 255.0)
-    final = prepare_masked_image(
-        torch.from_numpy(photo / 255.0)[None].float(), mask[None].float(),
-        conditioning["inputs"]["grow"], conditioning["inputs"]["feather"],
-    ).mask[0].numpy()
+    final = (
+        prepare_masked_image(
+            torch.from_numpy(photo / 255.0)[None].float(),
+            mask[None].float(),
+            conditioning["inputs"]["grow"],
+            conditioning["inputs"]["feather"],
+        )
+        .mask[0]
+        .numpy()
+    )
     outside = final == 0
     np.testing.assert_array_equal(result[outside], photo[outside])
     assert np.abs(result[final == 1].astype(int) - photo[final == 1]).mean() > 1

@@ -43,7 +43,9 @@ def test_fp16_storage_halves_the_file(tmp_path, config):
     save_relight_model(tmp_path / "b.safetensors", sd, config, dtype=torch.float16)
     loaded = safetensors.torch.load_file(str(tmp_path / "b.safetensors"))
     assert all(t.dtype == torch.float16 for t in loaded.values())
-    assert (tmp_path / "b.safetensors").stat().st_size < 0.6 * (tmp_path / "a.safetensors").stat().st_size
+    assert (tmp_path / "b.safetensors").stat().st_size < 0.6 * (
+        tmp_path / "a.safetensors"
+    ).stat().st_size
 
 
 def test_downscale_and_channels_follow_the_config(config):

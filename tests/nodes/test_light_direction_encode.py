@@ -4,8 +4,15 @@ import torch
 from relight_inpaint.nodes.light_direction_encode import LightDirectionEncode
 
 DEFAULTS = {
-    "direction_from": "angles", "azimuth": 0.0, "elevation": 0.0, "x": 0.0, "y": 0.0, "z": 1.0,
-    "intensity": 1.0, "ambient": 0.15, "color": "#ffffff",
+    "direction_from": "angles",
+    "azimuth": 0.0,
+    "elevation": 0.0,
+    "x": 0.0,
+    "y": 0.0,
+    "z": 1.0,
+    "intensity": 1.0,
+    "ambient": 0.15,
+    "color": "#ffffff",
 }
 
 
@@ -27,7 +34,9 @@ def encode(**changes):
 )
 def test_direction_follows_the_documented_camera_frame(changes, direction):
     light, _ = encode(**changes)
-    assert torch.allclose(light.direction[0], torch.tensor(direction, dtype=torch.float32), atol=1e-6)
+    assert torch.allclose(
+        light.direction[0], torch.tensor(direction, dtype=torch.float32), atol=1e-6
+    )
 
 
 def test_preview_shows_sphere_and_light_map_side_by_side():

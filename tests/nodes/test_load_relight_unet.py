@@ -51,10 +51,24 @@ def sample(model, vae, mode="relight", positive=None, negative=None, background=
     mask = torch.zeros(1, size, size)
     mask[:, 16:40, 20:44] = 1
     masked, final, _ = MaskConditioning.execute(image, mask, 0, 4).result
-    light, _ = LightDirectionEncode.execute("left", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff").result
+    light, _ = LightDirectionEncode.execute(
+        "left", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff"
+    ).result
     out, _ = RelightInpaintSampler.execute(
-        model, vae, masked, light, mode, 0, 2, 2.0, "euler", "normal", 0.9,
-        positive=positive, negative=negative, background=background,
+        model,
+        vae,
+        masked,
+        light,
+        mode,
+        0,
+        2,
+        2.0,
+        "euler",
+        "normal",
+        0.9,
+        positive=positive,
+        negative=negative,
+        background=background,
     ).result
     return image, final, out
 
@@ -114,27 +128,37 @@ def test_iclight_fc_relights_inside_the_mask_only(models_dir, sd15, layout):
 
 def test_iclight_fbc_needs_a_background(models_dir, sd15):
     base, vae = sd15
-    model, _ = LoadRelightUNet.execute(write_iclight(models_dir, base, "fbc"), model=base, vae=vae).result
+    model, _ = LoadRelightUNet.execute(
+        write_iclight(models_dir, base, "fbc"), model=base, vae=vae
+    ).result
     cond = conditioning(base)
     with pytest.raises(ValueError, match="^background: IC-Light fbc"):
         sample(model, vae, positive=cond, negative=cond)
-    image, final, out = sample(model, vae, positive=cond, negative=cond, background=torch.rand(1, 32, 32, 3))
+    image, final, out = sample(
+        model, vae, positive=cond, negative=cond, background=torch.rand(1, 32, 32, 3)
+    )
     assert torch.equal(out[final == 0], image[final == 0])
 
 
 def test_iclight_needs_text_conditioning_and_supports_relight_only(models_dir, sd15):
     base, vae = sd15
-    model, _ = LoadRelightUNet.execute(write_iclight(models_dir, base, "fc"), model=base, vae=vae).result
+    model, _ = LoadRelightUNet.execute(
+        write_iclight(models_dir, base, "fc"), model=base, vae=vae
+    ).result
     with pytest.raises(ValueError, match="^positive: IC-Light needs text conditioning"):
         sample(model, vae)
     cond = conditioning(base)
-    with pytest.raises(ValueError, match="^mode: 'fill' is not available: IC-Light supports relight"):
+    with pytest.raises(
+        ValueError, match="^mode: 'fill' is not available: IC-Light supports relight"
+    ):
         sample(model, vae, mode="fill", positive=cond, negative=cond)
 
 
 def test_iclight_image_too_small_says_it_needs_64_px(models_dir, sd15):
     base, vae = sd15
-    model, _ = LoadRelightUNet.execute(write_iclight(models_dir, base, "fc"), model=base, vae=vae).result
+    model, _ = LoadRelightUNet.execute(
+        write_iclight(models_dir, base, "fc"), model=base, vae=vae
+    ).result
     cond = conditioning(base)
     with pytest.raises(ValueError, match="at least 64 px"):
         sample(model, vae, positive=cond, negative=cond, size=48)
@@ -145,12 +169,16 @@ def test_iclight_starts_from_the_light_gradient_inside_the_mask(models_dir, sd15
     from relight_inpaint.sampling.relight_sampling import prepare
 
     base, vae = sd15
-    model, _ = LoadRelightUNet.execute(write_iclight(models_dir, base, "fc"), model=base, vae=vae).result
+    model, _ = LoadRelightUNet.execute(
+        write_iclight(models_dir, base, "fc"), model=base, vae=vae
+    ).result
     image = torch.rand(1, 64, 64, 3)
     mask = torch.zeros(1, 64, 64)
     mask[:, :, 32:] = 1  # right half: latent columns 4..7
     masked, _, _ = MaskConditioning.execute(image, mask, 0, 0).result
-    light, _ = LightDirectionEncode.execute("right", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff").result
+    light, _ = LightDirectionEncode.execute(
+        "right", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff"
+    ).result
     cond = conditioning(base)
     prepared = prepare(model, vae, masked, light, "relight", cond, cond)
     lit = vae.encode(light_gradient(light, 64, 64))

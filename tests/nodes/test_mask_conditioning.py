@@ -22,5 +22,7 @@ def test_mask_batch_that_is_neither_one_nor_the_image_batch_names_mask():
 
 
 def test_empty_mask_is_reported_empty():
-    masked, _, _ = MaskConditioning.execute(torch.rand(1, 8, 8, 3), torch.zeros(1, 8, 8), 4, 4).result
+    masked, _, _ = MaskConditioning.execute(
+        torch.rand(1, 8, 8, 3), torch.zeros(1, 8, 8), 4, 4
+    ).result
     assert masked.is_empty

@@ -23,13 +23,17 @@ def tiny_config(**overrides) -> RelightConfig:
 def tiny_state_dict(config: RelightConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     network = build_network(config)
-    return {k: torch.randn(v.shape, generator=generator) * 0.1 for k, v in network.state_dict().items()}
+    return {
+        k: torch.randn(v.shape, generator=generator) * 0.1 for k, v in network.state_dict().items()
+    }
 
 
 def tiny_relight_model(seed: int = 0, **overrides):
     """(MODEL, VAE) in memory, as LoadRelightUNet would return them."""
     config = tiny_config(**overrides)
-    return build_model_patcher(config, tiny_state_dict(config, seed), "model_name"), pixel_space_vae()
+    return build_model_patcher(
+        config, tiny_state_dict(config, seed), "model_name"
+    ), pixel_space_vae()
 
 
 def write_tiny_relight_file(path: Path, seed: int = 0, **overrides) -> Path:

@@ -6,15 +6,16 @@ import comfy.model_management
 import comfy.samplers
 import comfy.utils
 import latent_preview
-import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 import pytest
 import torch
 from comfy.cli_args import LatentPreviewMethod
 from comfy_extras import nodes_custom_sampler as custom
 from relight_testing.tiny_models import tiny_relight_model
 
+import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 from relight_inpaint.conditioning.light import direction_from_angles, light_map_channels, make_light
 from relight_inpaint.conditioning.mask import prepare_masked_image
+from relight_inpaint.conditioning.prefill import push_pull_fill
 from relight_inpaint.sampling.relight_sampling import finish, prepare, sample
 
 STEPS = 3
@@ -39,8 +40,18 @@ def light(azimuth=0.0, elevation=30.0):
     return make_light(direction_from_angles(azimuth, elevation))
 
 
-def run(model, vae, masked, lit, mode="relight", sampler="euler", scheduler="simple", denoise=1.0,
-        steps=STEPS, cfg=1.0):
+def run(
+    model,
+    vae,
+    masked,
+    lit,
+    mode="relight",
+    sampler="euler",
+    scheduler="simple",
+    denoise=1.0,
+    steps=STEPS,
+    cfg=1.0,
+):
     prepared = prepare(model, vae, masked, lit, mode)
     samples = sample(model, prepared, 0, steps, cfg, sampler, scheduler, denoise)
     return finish(vae, samples, masked), samples, prepared
@@ -107,13 +118,18 @@ def test_light_guidance_compares_against_the_light_zeroed(tiny):
     assert torch.equal(lit[:, :4], unlit[:, :4])
 
 
-def test_fill_blanks_the_masked_pixels_and_flags_the_mode(tiny):
+def test_fill_prefills_the_hole_from_its_border_and_flags_the_mode(tiny):
     model, vae = tiny
-    masked = prepare_masked_image(photo(), box_mask(), 0, 0)
+    image = photo()
+    masked = prepare_masked_image(image, box_mask(), 0, 0)
     relight = prepare(model, vae, masked, light(), "relight").positive[0][1]["noise_concat"]
     fill = prepare(model, vae, masked, light(), "fill").positive[0][1]["noise_concat"]
+    pixels = image.movedim(-1, 1) * 2 - 1
+    known = 1.0 - masked.mask[:, None]
+    assert torch.allclose(relight[:, :3], pixels)
+    assert torch.allclose(fill[:, :3], push_pull_fill(pixels, known))
     inside = masked.mask[:, None].expand(-1, 3, -1, -1) > 0.5
-    assert fill[:, :3][inside].abs().max() == 0 and relight[:, :3][inside].abs().max() > 0
+    assert not torch.allclose(fill[:, :3][inside], pixels[inside], atol=0.05)
     assert fill[:, -1].min() == 1 and relight[:, -1].max() == 0
 
 
