@@ -31,6 +31,7 @@ PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
 CONCAT_CHANNELS = {"masked_image": 3, "mask": 1, "light_map": LIGHT_MAP_CHANNELS, "mode": 1}
+LIGHT_TERMS = ("elevation", "intensity", "ambient")
 UNET_KEYS = (
     "in_channels",
     "out_channels",
@@ -52,6 +53,7 @@ class RelightConfig:
     concat: tuple[str, ...] = tuple(CONCAT_CHANNELS)
     architecture: str = "relight_unet_v1"
     sampling: dict = field(default_factory=lambda: {"shift": 1.0})
+    light_range: dict = field(default_factory=dict)  # what training saw: [low, high] per term
     format: str = FORMAT_NAME
     version: int = FORMAT_VERSION
 
@@ -76,6 +78,7 @@ def make_config(
     prediction: str = "flow",
     modes: tuple[str, ...] = MODES,
     residual_input: bool = False,
+    light_range: dict | None = None,
 ) -> RelightConfig:
     concat = tuple(CONCAT_CHANNELS)
     unet = {
@@ -89,7 +92,13 @@ def make_config(
     }
     if residual_input:
         unet["residual_input"] = True
-    config = RelightConfig(unet=unet, prediction=prediction, modes=tuple(modes), concat=concat)
+    config = RelightConfig(
+        unet=unet,
+        prediction=prediction,
+        modes=tuple(modes),
+        concat=concat,
+        light_range={k: list(v) for k, v in (light_range or {}).items()},
+    )
     validate_config(config)
     return config
 
@@ -120,6 +129,15 @@ def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
             raise _problem(where, f"unet.{key} must be a positive integer, got {unet[key]!r}")
 
 
+def _check_light_range(light_range: dict, where: str) -> None:
+    for key, bounds in light_range.items():
+        if key not in LIGHT_TERMS:
+            raise _problem(where, f"light_range.{key}: expected one of {LIGHT_TERMS}")
+        ok = isinstance(bounds, list | tuple) and len(bounds) == 2 and bounds[0] <= bounds[1]
+        if not ok:
+            raise _problem(where, f"light_range.{key}: expected [low, high], got {bounds!r}")
+
+
 def validate_config(config: RelightConfig, where: str = "model_name") -> None:
     if config.format != FORMAT_NAME or config.version != FORMAT_VERSION:
         raise _problem(
@@ -137,6 +155,7 @@ def validate_config(config: RelightConfig, where: str = "model_name") -> None:
     if list(config.concat) != [n for n in CONCAT_CHANNELS if n in config.concat]:
         raise _problem(where, f"conditioning channels out of order: {list(config.concat)}")
     _check_unet(config.unet, config.concat_channels, where)
+    _check_light_range(config.light_range, where)
     if config.unet.get("residual_input") and (
         config.prediction != "x0" or config.concat[:1] != ("masked_image",)
     ):

@@ -84,6 +84,7 @@ def relight_model_info(config: RelightConfig) -> dict:
         "modes": list(config.modes),
         "concat": list(config.concat),
         "downscale": config.downscale,
+        "light_range": dict(config.light_range),
     }
 
 

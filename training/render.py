@@ -49,6 +49,10 @@ _TONEMAP_KNEE = 0.8
 _NOISE_CELLS = 16
 _FLAT_EPS = 1e-9
 _MIN_LIGHT_SIN = math.sin(math.radians(5.0))
+# The light a training scene can have; the trained model's file records it (light_range).
+LIGHT_ELEVATION = (5.0, 90.0)
+LIGHT_INTENSITY = (0.6, 1.6)
+LIGHT_AMBIENT = (0.05, 0.4)
 
 # --- scene description (pure data) -------------------------------------------------------------
 
@@ -877,15 +881,15 @@ def sample_light(rng: np.random.Generator, ground: Vec3 | None = None) -> Direct
     """A light on the hemisphere facing the camera (elevation 5..90 degrees); with a `ground`
     normal, only from above that ground (at least 5 degrees), as a real table top would have."""
     while True:
-        azimuth, elevation = rng.uniform(0, 360), rng.uniform(5, 90)
+        azimuth, elevation = rng.uniform(0, 360), rng.uniform(*LIGHT_ELEVATION)
         direction = light_direction(azimuth, elevation)
         if ground is None or np.dot(direction, ground) >= _MIN_LIGHT_SIN:
             break
     return light_from_angles(
         azimuth,
         elevation,
-        intensity=float(rng.uniform(0.6, 1.6)),
-        ambient=float(rng.uniform(0.05, 0.4)),
+        intensity=float(rng.uniform(*LIGHT_INTENSITY)),
+        ambient=float(rng.uniform(*LIGHT_AMBIENT)),
         color=_light_color(rng),
     )
 

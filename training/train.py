@@ -42,6 +42,7 @@ from .examples import (  # noqa: E402
     noisy_input,
     render_dataset,
 )
+from .render import LIGHT_AMBIENT, LIGHT_ELEVATION, LIGHT_INTENSITY  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "models" / "relight_default.safetensors"
@@ -58,6 +59,11 @@ def model_config() -> RelightConfig:
         time_dim=128,
         prediction="x0",
         residual_input=True,
+        light_range={
+            "elevation": LIGHT_ELEVATION,
+            "intensity": LIGHT_INTENSITY,
+            "ambient": LIGHT_AMBIENT,
+        },
     )
 
 

@@ -1,0 +1,271 @@
+"""Quality and speed of the pack's default model, through the `relight` CLI on a real host.
+
+  .venv/bin/python -P benchmarks/quality.py [--scenes 200] [--model relight_default.safetensors]
+
+Held-out procedural scenes (seeds never used in training) at 256x256, each with ground truth:
+- relight: the target object pasted lit by another light; the request is the scene's light.
+  Also asked with the mirrored light (azimuth + 180, same elevation), scored against that request,
+  and with the light map zeroed (cfg 0: the model's unconditional branch).
+- fill: the target and its shadow masked; the answer is the scene without them. Baselines: the
+  input unchanged and OpenCV's Telea.
+Prints a table, writes PNG grids (held-out examples; the bundled photo under four lights) to
+--out-dir, and measures seconds per 512x512 image (20 steps, model loaded) and the host's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: see host/bootstrap.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+    from bootstrap import run_as_pack_module
+
+    __package__ = run_as_pack_module("benchmarks")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
+from ..training.render import render_relit_target, render_sample  # noqa: E402
+from .metrics import angle_degrees, fit_light_direction, masked_psnr, masked_ssim  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+HELD_OUT_SEED_BASE = 20_000_000  # training uses 0.., validation 10_000_000..
+SIZE = 256
+MASK_GROW = 2
+
+
+@dataclass
+class Case:
+    name: str
+    seed: int
+    curved: bool
+    mask: np.ndarray
+    target: np.ndarray
+    truth: np.ndarray
+    request: np.ndarray
+    normals: np.ndarray
+    albedo: np.ndarray
+    input: np.ndarray
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return cv2.dilate((mask > 0.5).astype(np.uint8), kernel).astype(np.float32)
+
+
+def mirrored(light: dict) -> dict:
+    direction = np.asarray(light["direction"], dtype=float)
+    return {**light, "direction": np.array([-direction[0], -direction[1], direction[2]])}
+
+
+def hex_color(color) -> str:
+    return "#" + "".join(f"{round(float(c) * 255):02x}" for c in np.clip(color, 0, 1))
+
+
+def light_options(light: dict) -> dict:
+    return {
+        "light": [float(v) for v in light["direction"]],
+        "intensity": float(light["intensity"]),
+        "ambient": float(light["ambient"]),
+        "color": hex_color(light["color"]),
+    }
+
+
+def make_cases(seed: int) -> tuple[list[Case], dict]:
+    sample = render_sample(seed, size=SIZE)
+    target = sample["target_mask"] > 0.5
+    pasted = np.where(target[..., None], sample["image_light2"], sample["image"])
+    eroded = cv2.erode(target.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+    common = {"seed": seed, "curved": bool(sample["curved"]), "normals": sample["normals"],
+              "albedo": sample["albedo"], "input": pasted, "target": eroded}
+    relight_mask = grow(sample["target_mask"], MASK_GROW)
+    flipped = mirrored(sample["light"])
+    mirror_truth = render_relit_target(sample["scene"], SIZE, flipped)
+    hole = np.maximum(sample["target_mask"], sample["shadow_mask"])
+    cases = [
+        Case("relight", mask=relight_mask, truth=sample["image"],
+             request=np.asarray(sample["light"]["direction"]), **common),
+        Case("mirrored", mask=relight_mask, truth=mirror_truth,
+             request=np.asarray(flipped["direction"]), **common),
+        Case("fill", mask=grow(hole, MASK_GROW), truth=sample["image_without_target"],
+             request=np.asarray(sample["light"]["direction"]),
+             **{**common, "input": sample["image"]}),
+    ]
+    lights = {"relight": sample["light"], "mirrored": flipped, "fill": sample["light"]}
+    return cases, lights
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+def write_manifest(cases: list[Case], lights: list[dict], folder: Path, model: str) -> Path:
+    """One line per run: the model as asked, and with the light map zeroed (cfg 0)."""
+    lines = []
+    for index, (case, light) in enumerate(zip(cases, lights, strict=True)):
+        stem = f"{index:04d}_{case.name}"
+        save_png(folder / f"{stem}_in.png", case.input)
+        save_png(folder / f"{stem}_mask.png", np.repeat(case.mask[..., None], 3, axis=2))
+        mode = "fill" if case.name == "fill" else "relight"
+        base = {"image": f"{stem}_in.png", "mask": f"{stem}_mask.png", "mode": mode,
+                "grow": 0, "feather": 0, "model": model, "seed": case.seed, **light_options(light)}
+        lines.append({**base, "out": f"{stem}_model.png"})
+        if case.name == "relight":
+            lines.append({**base, "cfg": 0.0, "out": f"{stem}_nolight.png"})
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return manifest
+
+
+def run_batch(manifest: Path, out_dir: Path, url: str) -> None:
+    command = [sys.executable, "-m", "host.cli", "batch", str(manifest), "--out-dir", str(out_dir),
+               "--server", url]
+    subprocess.run(command, cwd=REPO, check=True)
+
+
+def load_png(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def telea(case: Case) -> np.ndarray:
+    pixels = np.round(case.input * 255).astype(np.uint8)
+    filled = cv2.inpaint(pixels, (case.mask > 0.5).astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    return filled.astype(np.float32) / 255.0
+
+
+def light_error(case: Case, image: np.ndarray) -> float | None:
+    """Angle between the light the target shows (on its eroded mask) and the request."""
+    fitted = fit_light_direction(image, case.albedo, case.normals, case.target)
+    return None if fitted is None else angle_degrees(fitted, case.request)
+
+
+def summarize(values: list[float]) -> str:
+    finite = [v for v in values if np.isfinite(v)]
+    return f"{statistics.median(finite):6.2f}" if finite else "   n/a"
+
+
+def percentile(values: list[float], q: float) -> str:
+    return f"{np.percentile(values, q):6.1f}" if values else "   n/a"
+
+
+def score(cases: list[Case]) -> list[tuple[str, str, str, str, str, str]]:
+    rows = []
+    by_task: dict[str, list[Case]] = {}
+    for case in cases:
+        by_task.setdefault(case.name, []).append(case)
+    for task, group in by_task.items():
+        methods = ["model", "input"] + (["nolight"] if task == "relight" else [])
+        methods += ["telea"] if task == "fill" else []
+        methods += ["truth"] if task != "fill" else []
+        for method in methods:
+            psnr, ssim, angles = [], [], []
+            for case in group:
+                image = case.truth if method == "truth" else case.outputs[method]
+                if method != "truth":
+                    psnr.append(masked_psnr(image, case.truth, case.mask))
+                    ssim.append(masked_ssim(image, case.truth, case.mask))
+                if task != "fill" and case.curved:
+                    error = light_error(case, image)
+                    if error is not None:
+                        angles.append(error)
+            rows.append((task, method, summarize(psnr) if psnr else "     -",
+                         summarize(ssim) if ssim else "     -",
+                         percentile(angles, 50), percentile(angles, 90)))
+    return rows
+
+
+def grid(rows: list[list[np.ndarray]]) -> np.ndarray:
+    return np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
+
+
+def speed_512(url: str, model: str, runs: int = 3) -> float:
+    workflow = json.loads((REPO / "workflows/api/relight_inpaint_photo.json").read_text())
+    sample = render_sample(HELD_OUT_SEED_BASE + 99_999, size=512)
+    folder = REPO / "out" / "benchmarks"
+    save_png(folder / "speed_in.png", sample["image"])
+    save_png(folder / "speed_mask.png", np.repeat(grow(sample["target_mask"], 4)[..., None], 3, 2))
+    upload_image(url, folder / "speed_in.png", "relight_speed_in.png")
+    upload_image(url, folder / "speed_mask.png", "relight_speed_mask.png")
+    for node in workflow.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "LoadImage":
+            inputs["image"] = "relight_speed_in.png"
+        if node["class_type"] == "LoadImageMask":
+            inputs["image"] = "relight_speed_mask.png"
+        if node["class_type"] == "LoadRelightUNet":
+            inputs["model_name"] = model
+    times = []
+    for run in range(runs + 1):
+        for node in workflow.values():
+            if "seed" in node["inputs"]:
+                node["inputs"]["seed"] = run
+        entry = run_prompt(url, workflow)
+        stamps = {event: data["timestamp"] for event, data in entry["status"]["messages"]}
+        if run > 0:
+            times.append((stamps["execution_success"] - stamps["execution_start"]) / 1000)
+    return statistics.median(times)
+
+
+def photo_grid(url: str, model: str, folder: Path) -> np.ndarray:
+    photo = REPO / "assets" / "relight_demo_photo.png"
+    mask = REPO / "assets" / "relight_demo_mask.png"
+    lines = [{"image": str(photo), "mask": str(mask), "azimuth": az, "elevation": 30.0,
+              "model": model, "out": f"photo_az{az}.png"} for az in (0, 90, 180, 270)]
+    manifest = folder / "photo_manifest.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run_batch(manifest, folder, url)
+    outputs = [load_png(folder / line["out"]) for line in lines]
+    return grid([[load_png(photo), outputs[0], outputs[1]], [load_png(photo), outputs[2], outputs[3]]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=200)
+    parser.add_argument("--model", default="relight_default.safetensors")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "out" / "benchmarks")
+    args = parser.parse_args()
+    folder = args.out_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    cases, lights = [], []
+    for i in range(args.scenes):
+        scene_cases, scene_lights = make_cases(HELD_OUT_SEED_BASE + i)
+        cases += scene_cases
+        lights += [scene_lights[c.name] for c in scene_cases]
+    manifest = write_manifest(cases, lights, folder, args.model)
+    with start_server() as server:
+        run_batch(manifest, folder, server.url)
+        seconds_512 = speed_512(server.url, args.model)
+        photos = photo_grid(server.url, args.model, folder)
+        peak_rss = server.peak_rss_bytes()
+    for index, case in enumerate(cases):
+        stem = folder / f"{index:04d}_{case.name}"
+        case.outputs["model"] = load_png(stem.with_name(stem.name + "_model.png"))
+        case.outputs["input"] = case.input
+        if case.name == "relight":
+            case.outputs["nolight"] = load_png(stem.with_name(stem.name + "_nolight.png"))
+        if case.name == "fill":
+            case.outputs["telea"] = telea(case)
+    rows = score(cases)
+    print(f"{args.scenes} held-out scenes at {SIZE}x{SIZE}, model {args.model}")
+    print(f"{'task':<10}{'method':<10}{'PSNR':>8}{'SSIM':>8}{'angle p50':>11}{'p90':>8}")
+    for task, method, psnr, ssim, p50, p90 in rows:
+        print(f"{task:<10}{method:<10}{psnr:>8}{ssim:>8}{p50:>11}{p90:>8}")
+    print(f"speed 512x512, 20 steps, model loaded: {seconds_512:.2f} s/image")
+    print(f"host peak RSS: {peak_rss / 2**30:.2f} GiB")
+    examples = [[c.input, c.outputs["model"], c.truth] for c in cases[:12]]
+    save_png(folder / "heldout_grid.png", grid(examples))
+    save_png(folder / "photo_grid.png", photos)
+    print(f"grids: {folder / 'heldout_grid.png'}, {folder / 'photo_grid.png'}")
+
+
+if __name__ == "__main__":
+    main()

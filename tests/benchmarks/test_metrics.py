@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from relight_inpaint.benchmarks.metrics import (
+    angle_degrees,
+    fit_light_direction,
+    masked_psnr,
+    masked_ssim,
+)
+
+
+def lit_sphere(light, size=64, ambient=0.15, albedo=0.6):
+    v, u = np.mgrid[1:-1:size * 1j, -1:1:size * 1j]
+    inside = u**2 + v**2 < 0.95
+    z = np.sqrt(np.clip(1 - u**2 - v**2, 0, 1))
+    normals = np.stack([u, v, z], axis=2) * inside[..., None]
+    light = np.asarray(light, dtype=float) / np.linalg.norm(light)
+    shading = np.maximum(0, normals @ light) * 0.9 + ambient
+    image = np.repeat((albedo * shading)[..., None], 3, axis=2) * inside[..., None]
+    albedo_pass = np.full_like(image, albedo)
+    return image, albedo_pass, normals, inside.astype(float)
+
+
+@pytest.mark.parametrize("light", [(1, 0, 0.3), (-0.5, 0.7, 0.5), (0.1, -0.9, 0.4), (0, 0, 1)])
+def test_the_fit_recovers_the_light_of_a_lambertian_sphere(light):
+    image, albedo, normals, mask = lit_sphere(light)
+    fitted = fit_light_direction(image, albedo, normals, mask)
+    assert angle_degrees(fitted, np.asarray(light, dtype=float)) < 2.0
+
+
+def test_the_mirrored_light_is_far_from_the_original():
+    image, albedo, normals, mask = lit_sphere((1, 0, 0.3))
+    fitted = fit_light_direction(image, albedo, normals, mask)
+    assert angle_degrees(fitted, np.array([-1, 0, 0.3])) > 100
+
+
+def test_too_few_pixels_gives_no_fit():
+    image, albedo, normals, mask = lit_sphere((1, 0, 0.3))
+    assert fit_light_direction(image, albedo, normals, np.zeros_like(mask)) is None
+
+
+def test_masked_psnr_and_ssim_look_inside_the_mask_only():
+    truth = np.random.default_rng(0).random((32, 32, 3))
+    output = truth.copy()
+    output[:, :16] = 0  # damage outside the mask
+    mask = np.zeros((32, 32))
+    mask[8:24, 20:30] = 1
+    assert masked_psnr(output, truth, mask) == float("inf")
+    assert masked_ssim(output, truth, mask) > 0.99
+    output[10, 22] += 0.1
+    assert 30 < masked_psnr(output, truth, mask) < 60
