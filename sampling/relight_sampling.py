@@ -8,6 +8,7 @@ decodes, resizes back and composites, so pixels outside the mask are bit-identic
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import comfy.model_management
@@ -17,13 +18,14 @@ import latent_preview
 import torch
 
 from ..conditioning.composite import composite, resize_image, resize_to_multiple
-from ..conditioning.light import Light, light_gradient
+from ..conditioning.light import Light, angles_from_direction, light_gradient
 from ..conditioning.mask import MaskedImage, resize_mask
 from ..model_loader.relight_model import model_info
 from .spatial import blend_latents, foreground_on_grey, relight_concat
 
 IC_LIGHT_MULTIPLE = 64  # SD1.5: VAE 8x, UNet 3 downsamplings
 MAX_SIDE = 8192
+MAX_MEGAPIXELS = 16.8  # 4096 x 4096: refused above this (memory), not tiled
 EMPTY_CONTEXT_DIM = 8
 
 
@@ -56,12 +58,30 @@ def model_size(height: int, width: int, multiple: int) -> tuple[int, int]:
             f"mask_cond: the image is {width}x{height} px; this model needs sides of at least "
             f"{multiple} px (it works on multiples of {multiple}): upscale the image first"
         )
-    if max(height, width) > MAX_SIDE:
+    megapixels = height * width / 1e6
+    if max(height, width) > MAX_SIDE or megapixels > MAX_MEGAPIXELS:
         raise ValueError(
-            f"mask_cond: the image is {width}x{height} px; sides above {MAX_SIDE} px are refused "
-            "(memory): downscale or crop the image first"
+            f"mask_cond: the image is {width}x{height} px ({megapixels:.1f} MP); the limit is "
+            f"{MAX_MEGAPIXELS} MP and {MAX_SIDE} px a side (memory). The pack refuses larger "
+            "images rather than tiling them: downscale or crop the image first"
         )
     return resize_to_multiple(height, width, multiple)
+
+
+def light_range_warnings(info: dict, light: Light) -> list[str]:
+    """What in `light` lies outside the range the model was trained on (it still runs)."""
+    trained = info.get("light_range") or {}
+    _, elevation = angles_from_direction(light.direction)
+    values = {"elevation": elevation, "intensity": light.intensity, "ambient": light.ambient}
+    warnings = []
+    for term, (low, high) in trained.items():
+        outside = [float(v) for v in values[term] if not low - 1e-4 <= float(v) <= high + 1e-4]
+        if outside:
+            warnings.append(
+                f"light: {term} {outside[0]:.3g} is outside the range this model was trained on "
+                f"({low:g}..{high:g}); it runs, but the result may not follow the light"
+            )
+    return warnings
 
 
 def check_mode(info: dict, mode: str) -> None:
@@ -92,6 +112,8 @@ def prepare(
     info = require_info(model)
     check_mode(info, mode)
     light = light.repeat_to(masked.batch_size)
+    for warning in light_range_warnings(info, light):
+        logging.warning("Relight Inpaint: %s", warning)
     height, width = masked.image.shape[1:3]
     h, w = model_size(height, width, size_multiple(info))
     image = resize_image(masked.image, h, w)

@@ -14,7 +14,7 @@ from relight_testing.tiny_models import tiny_relight_model
 
 import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 from relight_inpaint.conditioning.light import direction_from_angles, light_map_channels, make_light
-from relight_inpaint.conditioning.mask import prepare_masked_image
+from relight_inpaint.conditioning.mask import MaskedImage, prepare_masked_image
 from relight_inpaint.conditioning.prefill import push_pull_fill
 from relight_inpaint.sampling.relight_sampling import finish, prepare, sample
 
@@ -229,3 +229,25 @@ def test_cancel_stops_an_in_process_run_at_the_next_step(tiny, progress_events):
         run(model, vae, masked, light(), steps=50)
     assert calls == [1]
     assert not comfy.model_management.processing_interrupted()  # flag consumed, next run is free
+
+
+def test_a_light_outside_the_trained_range_runs_with_a_warning(caplog):
+    model, vae = tiny_relight_model(light_range={"elevation": [5, 90], "ambient": [0.05, 0.4]})
+    masked = prepare_masked_image(photo(), box_mask(), 0, 0)
+    with caplog.at_level("WARNING"):
+        run(model, vae, masked, make_light(direction_from_angles(0.0, -30.0), ambient=0.2))
+    assert "elevation -30 is outside the range this model was trained on (5..90)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        run(model, vae, masked, light(0.0, 30.0))
+    assert "outside the range" not in caplog.text
+
+
+def test_an_image_beyond_the_memory_limit_is_refused_with_the_limit(tiny):
+    model, vae = tiny
+    image = torch.zeros(1, 1, 1, 3).expand(1, 4200, 4200, 3)  # no memory behind it
+    huge = MaskedImage(image=image, mask=torch.zeros(1, 1, 1).expand(1, 4200, 4200))
+    with pytest.raises(
+        ValueError, match=r"^mask_cond: .*17.6 MP\); the limit is 16.8 MP.*rather than tiling"
+    ):
+        prepare(model, vae, huge, light(), "relight")
