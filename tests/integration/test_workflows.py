@@ -93,3 +93,12 @@ def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name:
 def test_template_browser_lists_each_workflow_once(server_url: str):
     templates = requests.get(f"{server_url}/api/workflow_templates", timeout=10).json()
     assert sorted(templates["relight_inpaint"]) == ["iclight_fc_sd15", "relight_inpaint_photo"]
+
+
+@pytest.mark.parametrize(
+    "node", ["LoadRelightUNet", "LightDirectionEncode", "MaskConditioning", "RelightInpaintSampler"]
+)
+def test_node_help_pages_are_served(server_url: str, node: str):
+    response = requests.get(f"{server_url}/extensions/relight_inpaint/docs/{node}.md", timeout=10)
+    assert response.status_code == 200
+    assert response.text.startswith("# ")
