@@ -67,8 +67,10 @@ def model_config() -> RelightConfig:
     )
 
 
-def load_or_render(name: str, seeds: list[int], size: int, frame: int) -> dict[str, np.ndarray]:
-    folder = CACHE / f"{name}_{len(seeds)}_{seeds[0]}_{size}_{frame}"
+def load_or_render(
+    cache: Path, name: str, seeds: list[int], size: int, frame: int
+) -> dict[str, np.ndarray]:
+    folder = cache / f"{name}_{len(seeds)}_{seeds[0]}_{size}_{frame}"
     done = folder / "done"
     if not done.exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -139,9 +141,11 @@ def train(args: argparse.Namespace) -> None:
     started = time.time()
     config = model_config()
     concat = list(config.concat)
-    train_data = load_or_render("train", list(range(args.scenes)), args.size, args.frame)
+    train_data = load_or_render(
+        args.cache_dir, "train", list(range(args.scenes)), args.size, args.frame
+    )
     val_seeds = [VALIDATION_SEED_BASE + i for i in range(args.val_scenes)]
-    val_data = load_or_render("val", val_seeds, args.size, args.frame)
+    val_data = load_or_render(args.cache_dir, "val", val_seeds, args.size, args.frame)
     render_minutes = (time.time() - started) / 60
 
     network = init_network(config, args.seed)
@@ -150,7 +154,7 @@ def train(args: argparse.Namespace) -> None:
     optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(args.seed)
     step, log = 0, []
-    checkpoint = CACHE / f"checkpoint_seed{args.seed}_steps{args.steps}.pt"
+    checkpoint = args.cache_dir / f"checkpoint_seed{args.seed}_steps{args.steps}.pt"
     if checkpoint.exists() and not args.restart:
         state = torch.load(checkpoint, weights_only=False)
         network.load_state_dict(state["network"])
@@ -162,8 +166,9 @@ def train(args: argparse.Namespace) -> None:
 
     last_save = time.time()
     scenes = len(train_data["image"])
+    stop_at = min(args.steps, step + args.stop_after) if args.stop_after else args.steps
     with tqdm(total=args.steps, initial=step, desc="train", unit="step") as bar:
-        while step < args.steps:
+        while step < stop_at:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, args.steps, args.lr)
             mode = "relight" if torch.rand(1, generator=generator) < RELIGHT_SHARE else "fill"
@@ -188,7 +193,8 @@ def train(args: argparse.Namespace) -> None:
                 figures = evaluate(ema, val_data, concat)
                 log.append({"step": step, **figures})
                 bar.write(json.dumps(log[-1]))
-            if time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps:
+            due = time.time() - last_save > args.checkpoint_minutes * 60
+            if due or step == stop_at:
                 save_checkpoint(
                     checkpoint,
                     {
@@ -202,6 +208,9 @@ def train(args: argparse.Namespace) -> None:
                 )
                 last_save = time.time()
 
+    if step < args.steps:
+        print(f"stopped at step {step} of {args.steps}; run again to resume", file=sys.stderr)
+        return
     provenance = {
         "trained": True,
         "script": "training/train.py",
@@ -238,6 +247,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE, help="rendered data, checkpoints")
+    parser.add_argument(
+        "--stop-after", type=int, default=0, help="stop this run after N steps (resume later)"
+    )
     return parser.parse_args(argv)
 
 
