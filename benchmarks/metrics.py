@@ -25,9 +25,7 @@ def masked_psnr(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> floa
 
 def masked_ssim(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
     """Mean of the SSIM map over the mask (7x7 windows, colour images 0..1)."""
-    _, ssim_map = structural_similarity(
-        truth, output, channel_axis=2, data_range=1.0, full=True
-    )
+    _, ssim_map = structural_similarity(truth, output, channel_axis=2, data_range=1.0, full=True)
     return float(ssim_map.mean(axis=2)[mask > 0.5].mean())
 
 
@@ -39,14 +37,14 @@ def _fit(normals: np.ndarray, shading: np.ndarray, lit: np.ndarray) -> tuple[np.
 
 
 def fit_light_direction(
-    image: np.ndarray, albedo: np.ndarray, normals: np.ndarray, mask: np.ndarray, iterations: int = 10
+    image: np.ndarray,
+    albedo: np.ndarray,
+    normals: np.ndarray,
+    mask: np.ndarray,
+    iterations: int = 10,
 ) -> np.ndarray | None:
     """Unit light direction that best explains `image` inside `mask`, or None if too few pixels."""
-    usable = (
-        (mask > 0.5)
-        & (image.max(axis=2) < LINEAR_LIMIT)
-        & (albedo.min(axis=2) > MIN_ALBEDO)
-    )
+    usable = (mask > 0.5) & (image.max(axis=2) < LINEAR_LIMIT) & (albedo.min(axis=2) > MIN_ALBEDO)
     if usable.sum() < MIN_PIXELS:
         return None
     shading = (image[usable] / albedo[usable]).mean(axis=1)

@@ -85,20 +85,40 @@ def make_cases(seed: int) -> tuple[list[Case], dict]:
     target = sample["target_mask"] > 0.5
     pasted = np.where(target[..., None], sample["image_light2"], sample["image"])
     eroded = cv2.erode(target.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
-    common = {"seed": seed, "curved": bool(sample["curved"]), "normals": sample["normals"],
-              "albedo": sample["albedo"], "input": pasted, "target": eroded}
+    common = {
+        "seed": seed,
+        "curved": bool(sample["curved"]),
+        "normals": sample["normals"],
+        "albedo": sample["albedo"],
+        "input": pasted,
+        "target": eroded,
+    }
     relight_mask = grow(sample["target_mask"], MASK_GROW)
     flipped = mirrored(sample["light"])
     mirror_truth = render_relit_target(sample["scene"], SIZE, flipped)
     hole = np.maximum(sample["target_mask"], sample["shadow_mask"])
     cases = [
-        Case("relight", mask=relight_mask, truth=sample["image"],
-             request=np.asarray(sample["light"]["direction"]), **common),
-        Case("mirrored", mask=relight_mask, truth=mirror_truth,
-             request=np.asarray(flipped["direction"]), **common),
-        Case("fill", mask=grow(hole, MASK_GROW), truth=sample["image_without_target"],
-             request=np.asarray(sample["light"]["direction"]),
-             **{**common, "input": sample["image"]}),
+        Case(
+            "relight",
+            mask=relight_mask,
+            truth=sample["image"],
+            request=np.asarray(sample["light"]["direction"]),
+            **common,
+        ),
+        Case(
+            "mirrored",
+            mask=relight_mask,
+            truth=mirror_truth,
+            request=np.asarray(flipped["direction"]),
+            **common,
+        ),
+        Case(
+            "fill",
+            mask=grow(hole, MASK_GROW),
+            truth=sample["image_without_target"],
+            request=np.asarray(sample["light"]["direction"]),
+            **{**common, "input": sample["image"]},
+        ),
     ]
     lights = {"relight": sample["light"], "mirrored": flipped, "fill": sample["light"]}
     return cases, lights
@@ -116,8 +136,16 @@ def write_manifest(cases: list[Case], lights: list[dict], folder: Path, model: s
         save_png(folder / f"{stem}_in.png", case.input)
         save_png(folder / f"{stem}_mask.png", np.repeat(case.mask[..., None], 3, axis=2))
         mode = "fill" if case.name == "fill" else "relight"
-        base = {"image": f"{stem}_in.png", "mask": f"{stem}_mask.png", "mode": mode,
-                "grow": 0, "feather": 0, "model": model, "seed": case.seed, **light_options(light)}
+        base = {
+            "image": f"{stem}_in.png",
+            "mask": f"{stem}_mask.png",
+            "mode": mode,
+            "grow": 0,
+            "feather": 0,
+            "model": model,
+            "seed": case.seed,
+            **light_options(light),
+        }
         lines.append({**base, "out": f"{stem}_model.png"})
         if case.name == "relight":
             lines.append({**base, "cfg": 0.0, "out": f"{stem}_nolight.png"})
@@ -127,8 +155,17 @@ def write_manifest(cases: list[Case], lights: list[dict], folder: Path, model: s
 
 
 def run_batch(manifest: Path, out_dir: Path, url: str) -> None:
-    command = [sys.executable, "-m", "host.cli", "batch", str(manifest), "--out-dir", str(out_dir),
-               "--server", url]
+    command = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "batch",
+        str(manifest),
+        "--out-dir",
+        str(out_dir),
+        "--server",
+        url,
+    ]
     subprocess.run(command, cwd=REPO, check=True)
 
 
@@ -177,9 +214,16 @@ def score(cases: list[Case]) -> list[tuple[str, str, str, str, str, str]]:
                     error = light_error(case, image)
                     if error is not None:
                         angles.append(error)
-            rows.append((task, method, summarize(psnr) if psnr else "     -",
-                         summarize(ssim) if ssim else "     -",
-                         percentile(angles, 50), percentile(angles, 90)))
+            rows.append(
+                (
+                    task,
+                    method,
+                    summarize(psnr) if psnr else "     -",
+                    summarize(ssim) if ssim else "     -",
+                    percentile(angles, 50),
+                    percentile(angles, 90),
+                )
+            )
     return rows
 
 
@@ -218,13 +262,23 @@ def speed_512(url: str, model: str, runs: int = 3) -> float:
 def photo_grid(url: str, model: str, folder: Path) -> np.ndarray:
     photo = REPO / "assets" / "relight_demo_photo.png"
     mask = REPO / "assets" / "relight_demo_mask.png"
-    lines = [{"image": str(photo), "mask": str(mask), "azimuth": az, "elevation": 30.0,
-              "model": model, "out": f"photo_az{az}.png"} for az in (0, 90, 180, 270)]
+    lines = [
+        {
+            "image": str(photo),
+            "mask": str(mask),
+            "azimuth": az,
+            "elevation": 30.0,
+            "model": model,
+            "out": f"photo_az{az}.png",
+        }
+        for az in (0, 90, 180, 270)
+    ]
     manifest = folder / "photo_manifest.jsonl"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     run_batch(manifest, folder, url)
     outputs = [load_png(folder / line["out"]) for line in lines]
-    return grid([[load_png(photo), outputs[0], outputs[1]], [load_png(photo), outputs[2], outputs[3]]])
+    original = load_png(photo)
+    return grid([[original, outputs[0], outputs[1]], [original, outputs[2], outputs[3]]])
 
 
 def main() -> None:

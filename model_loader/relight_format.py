@@ -31,6 +31,7 @@ PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
 CONCAT_CHANNELS = {"masked_image": 3, "mask": 1, "light_map": LIGHT_MAP_CHANNELS, "mode": 1}
+RESIDUALS = ("none", "add", "affine")  # how the x0 head uses the conditioning image
 LIGHT_TERMS = ("elevation", "intensity", "ambient")
 UNET_KEYS = (
     "in_channels",
@@ -77,7 +78,7 @@ def make_config(
     time_dim: int = 128,
     prediction: str = "flow",
     modes: tuple[str, ...] = MODES,
-    residual_input: bool = False,
+    residual: str = "none",
     light_range: dict | None = None,
 ) -> RelightConfig:
     concat = tuple(CONCAT_CHANNELS)
@@ -90,8 +91,8 @@ def make_config(
         "stem": stem,
         "time_dim": time_dim,
     }
-    if residual_input:
-        unet["residual_input"] = True
+    if residual != "none":
+        unet["residual"] = residual
     config = RelightConfig(
         unet=unet,
         prediction=prediction,
@@ -122,8 +123,8 @@ def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
     mult = unet["channel_mult"]
     if not mult or not all(isinstance(m, int) and m > 0 for m in mult):
         raise _problem(where, f"unet.channel_mult must be positive integers, got {mult!r}")
-    if unet.get("residual_input", False) not in (True, False):
-        raise _problem(where, "unet.residual_input must be true or false")
+    if unet.get("residual", "none") not in RESIDUALS:
+        raise _problem(where, f"unet.residual must be one of {RESIDUALS}")
     for key in ("base_channels", "num_blocks", "stem", "time_dim"):
         if not isinstance(unet[key], int) or unet[key] < 1:
             raise _problem(where, f"unet.{key} must be a positive integer, got {unet[key]!r}")
@@ -156,10 +157,10 @@ def validate_config(config: RelightConfig, where: str = "model_name") -> None:
         raise _problem(where, f"conditioning channels out of order: {list(config.concat)}")
     _check_unet(config.unet, config.concat_channels, where)
     _check_light_range(config.light_range, where)
-    if config.unet.get("residual_input") and (
+    if config.unet.get("residual", "none") != "none" and (
         config.prediction != "x0" or config.concat[:1] != ("masked_image",)
     ):
-        raise _problem(where, "residual_input needs prediction x0 and masked_image first")
+        raise _problem(where, "a residual head needs prediction x0 and masked_image first")
 
 
 def config_from_json(text: str, where: str = "model_name") -> RelightConfig:

@@ -70,7 +70,7 @@ class RelightUNet(nn.Module):
         stem: int = 2,
         time_dim: int = 128,
         predict_x0: bool = False,
-        residual_input: bool = False,
+        residual: str = "none",
         timestep_scale: float = 1000.0,
         dtype=None,
         device=None,
@@ -84,7 +84,7 @@ class RelightUNet(nn.Module):
         self.out_channels = out_channels
         self.time_dim = time_dim
         self.predict_x0 = predict_x0
-        self.residual_input = residual_input
+        self.residual = residual
         self.timestep_scale = timestep_scale
         widths = [base_channels * m for m in channel_mult]
 
@@ -114,7 +114,8 @@ class RelightUNet(nn.Module):
                 self.upsample.append(ops.Conv2d(ch, widths[level - 1], 3, padding=1, **kw))
                 ch = widths[level - 1]
         self.norm_out = ops.GroupNorm(group_count(ch), ch, **kw)
-        self.conv_out = ops.Conv2d(ch, out_channels * stem * stem, 3, padding=1, **kw)
+        heads = 2 if residual == "affine" else 1
+        self.conv_out = ops.Conv2d(ch, heads * out_channels * stem * stem, 3, padding=1, **kw)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -150,9 +151,15 @@ class RelightUNet(nn.Module):
                 h = self.upsample[i](h)
         h = self.conv_out(nn.functional.silu(self.norm_out(h)))
         h = nn.functional.pixel_shuffle(h, self.stem)
-        if self.residual_input:  # a correction of the conditioning image right after x_t
-            return x[:, self.out_channels : 2 * self.out_channels] + h
-        return h
+        if self.residual == "none":
+            return h
+        image = x[:, self.out_channels : 2 * self.out_channels]  # the conditioning image
+        if self.residual == "add":
+            return image + h
+        # affine: a per-pixel gain and offset of the conditioning image in 0..1 units, so a
+        # coarse network can re-shade fine texture it never has to reproduce itself
+        gain, offset = h.chunk(2, dim=1)
+        return ((image + 1) * (1 + gain) + 2 * offset) - 1
 
 
 def downscale_factor(stem: int, channel_mult: list[int] | tuple[int, ...]) -> int:

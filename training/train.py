@@ -58,7 +58,7 @@ def model_config() -> RelightConfig:
         stem=4,
         time_dim=128,
         prediction="x0",
-        residual_input=True,
+        residual="affine",
         light_range={
             "elevation": LIGHT_ELEVATION,
             "intensity": LIGHT_INTENSITY,

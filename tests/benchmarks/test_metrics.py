@@ -10,7 +10,7 @@ from relight_inpaint.benchmarks.metrics import (
 
 
 def lit_sphere(light, size=64, ambient=0.15, albedo=0.6):
-    v, u = np.mgrid[1:-1:size * 1j, -1:1:size * 1j]
+    v, u = np.mgrid[1 : -1 : size * 1j, -1 : 1 : size * 1j]
     inside = u**2 + v**2 < 0.95
     z = np.sqrt(np.clip(1 - u**2 - v**2, 0, 1))
     normals = np.stack([u, v, z], axis=2) * inside[..., None]

@@ -3,7 +3,9 @@
 import comfy.model_management
 import pytest
 import torch
-from relight_testing.tiny_models import tiny_relight_model
+from relight_testing.tiny_models import tiny_config, tiny_relight_model
+
+from relight_inpaint.model_loader.relight_format import build_network
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v", "flow", "x0"])
@@ -33,3 +35,23 @@ def test_comfyui_model_management_loads_and_frees_it():
     assert any(loaded.model is model for loaded in comfy.model_management.current_loaded_models)
     comfy.model_management.unload_all_models()
     assert not any(loaded.model is model for loaded in comfy.model_management.current_loaded_models)
+
+
+@pytest.mark.parametrize("residual", ["add", "affine"])
+def test_a_residual_head_starts_from_the_conditioning_image(residual):
+    network = build_network(tiny_config(prediction="x0", residual=residual))
+    torch.nn.init.zeros_(network.conv_out.weight)
+    torch.nn.init.zeros_(network.conv_out.bias)
+    x = torch.randn(1, 17, 8, 8)
+    assert torch.allclose(network.denoise(x, torch.tensor([500.0])), x[:, 3:6], atol=1e-6)
+
+
+def test_the_affine_head_scales_the_conditioning_image_in_0_1_units():
+    network = build_network(tiny_config(prediction="x0", residual="affine"))
+    torch.nn.init.zeros_(network.conv_out.weight)
+    with torch.no_grad():
+        network.conv_out.bias.zero_()
+        network.conv_out.bias[:12] = 1.0  # gain channels come first: gain = 1 + 1 = 2
+    x = torch.randn(1, 17, 8, 8)
+    expected = ((x[:, 3:6] + 1) / 2 * 2) * 2 - 1
+    assert torch.allclose(network.denoise(x, torch.tensor([500.0])), expected, atol=1e-5)
