@@ -31,13 +31,15 @@ def relight_concat(
     parts = {
         "masked_image": push_pull_fill(pixels, 1.0 - hard) if mode == "fill" else pixels,
         "mask": mask[:, None].to(pixels.dtype),
-        "mode": torch.full((batch, 1, height, width), 1.0 if mode == "fill" else 0.0),
+        "mode": torch.full(
+            (batch, 1, height, width), 1.0 if mode == "fill" else 0.0, device=pixels.device
+        ),
     }
     if light is None:
         parts["light_map"] = torch.zeros(batch, LIGHT_MAP_CHANNELS, height, width)
     else:
         parts["light_map"] = light_map_channels(light, height, width)
-    return torch.cat([parts[name].to(pixels.dtype) for name in concat], dim=1)
+    return torch.cat([parts[name].to(pixels) for name in concat], dim=1)
 
 
 def foreground_on_grey(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
