@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--model", default="relight_tiny_untrained.safetensors")
+    parser.add_argument("--model", default="relight_default.safetensors")
     args = parser.parse_args()
     pack = pack_prompt(args.model, args.steps)
     prompts = {"RelightInpaintSampler": pack, "stock KSampler": stock_prompt(pack)}
