@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .mask import as_mask_batch, match_batch, resize_mask
+from .mask import as_mask_batch, match_batch
 
 
 def resize_to_multiple(
@@ -46,11 +46,6 @@ def resize_image(image: Tensor, height: int, width: int) -> Tensor:
     return resized.permute(0, 2, 3, 1).contiguous()
 
 
-def resize_mask_to(mask: Tensor, height: int, width: int) -> Tensor:
-    """Bilinear resize of MASK to [B, height, width]."""
-    return resize_mask(mask, height, width)
-
-
 def _check_image(name: str, image: Tensor) -> None:
     if image.ndim != 4 or image.shape[-1] != 3:
         raise ValueError(f"{name}: expected shape [B, H, W, 3], got {list(image.shape)}")
@@ -83,12 +78,3 @@ def composite(original: Tensor, generated: Tensor, mask: Tensor) -> Tensor:
     # Selecting instead of trusting the arithmetic keeps untouched pixels bit-identical.
     blended = torch.where(m >= 1.0, generated, blended)
     return torch.where(m <= 0.0, original, blended)
-
-
-def masked_image_for_model(image: Tensor, mask: Tensor, blank: float = 0.5) -> Tensor:
-    """The image with the masked region (m > 0.5) replaced by `blank` grey."""
-    _check_image("image", image)
-    if not 0.0 <= blank <= 1.0:
-        raise ValueError(f"blank: expected 0..1, got {blank}")
-    m = _mask_for(image, mask)[..., None]
-    return torch.where(m > 0.5, torch.full_like(image, blank), image)

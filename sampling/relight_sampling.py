@@ -21,7 +21,7 @@ from ..conditioning.composite import composite, resize_image, resize_to_multiple
 from ..conditioning.light import Light, angles_from_direction, light_gradient
 from ..conditioning.mask import MaskedImage, resize_mask
 from ..model_loader.relight_model import model_info
-from .spatial import blend_latents, foreground_on_grey, relight_concat
+from .spatial import blend_latents, foreground_on_grey, relight_concat, without_light
 
 IC_LIGHT_MULTIPLE = 64  # SD1.5: VAE 8x, UNet 3 downsamplings
 MAX_SIDE = 8192
@@ -126,7 +126,7 @@ def prepare(
 def _prepare_relight(info, vae, image, mask, light, mode) -> Prepared:
     lit = relight_concat(image, mask, light, mode, info["concat"])
     # The unconditional branch sees no light: cfg > 1 then pushes toward the requested light.
-    unlit = relight_concat(image, mask, None, mode, info["concat"])
+    unlit = without_light(lit, info["concat"])
     return Prepared(
         positive=with_concat(empty_conditioning(), lit),
         negative=with_concat(empty_conditioning(), unlit),

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import torch
 
-from ..conditioning.light import LIGHT_MAP_CHANNELS, Light, light_map_channels
+from ..conditioning.light import Light, light_map_channels
 from ..conditioning.prefill import push_pull_fill
-
-
-def to_channels_first(image: torch.Tensor) -> torch.Tensor:
-    return image.movedim(-1, 1)
+from ..model_loader.relight_format import CONCAT_CHANNELS
 
 
 def relight_concat(
-    image: torch.Tensor, mask: torch.Tensor, light: Light | None, mode: str, concat: list[str]
+    image: torch.Tensor, mask: torch.Tensor, light: Light, mode: str, concat: list[str]
 ) -> torch.Tensor:
-    """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W].
-
-    `light=None` gives the light map zeroed: the unconditional branch of light guidance.
-    """
+    """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W]."""
     batch, height, width, _ = image.shape
-    pixels = to_channels_first(image[..., :3]) * 2.0 - 1.0
+    pixels = image[..., :3].movedim(-1, 1) * 2.0 - 1.0
     hard = (mask > 0.5).to(pixels.dtype)[:, None]
     parts = {
         "masked_image": push_pull_fill(pixels, 1.0 - hard) if mode == "fill" else pixels,
@@ -34,12 +28,22 @@ def relight_concat(
         "mode": torch.full(
             (batch, 1, height, width), 1.0 if mode == "fill" else 0.0, device=pixels.device
         ),
+        "light_map": light_map_channels(light, height, width),
     }
-    if light is None:
-        parts["light_map"] = torch.zeros(batch, LIGHT_MAP_CHANNELS, height, width)
-    else:
-        parts["light_map"] = light_map_channels(light, height, width)
     return torch.cat([parts[name].to(pixels) for name in concat], dim=1)
+
+
+def light_map_slice(concat: list[str]) -> slice:
+    """Where the light map lies among the conditioning channels of `concat`."""
+    start = sum(CONCAT_CHANNELS[name] for name in concat[: concat.index("light_map")])
+    return slice(start, start + CONCAT_CHANNELS["light_map"])
+
+
+def without_light(condition: torch.Tensor, concat: list[str]) -> torch.Tensor:
+    """The conditioning with its light map zeroed: the unconditional branch of light guidance."""
+    unlit = condition.clone()
+    unlit[:, light_map_slice(concat)] = 0.0
+    return unlit
 
 
 def foreground_on_grey(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..conditioning.light import Light
-from ..sampling.spatial import relight_concat
+from ..sampling.spatial import relight_concat, without_light
 from .render import render_sample
 
 RELIGHT_SHARE = 0.5
@@ -159,12 +159,12 @@ def make_batch(
     )
 
 
-def drop_light(condition: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+def drop_light(
+    condition: torch.Tensor, concat: list[str], rate: float, generator: torch.Generator
+) -> torch.Tensor:
     """Zero the light map for some examples: the unconditional branch of light guidance."""
     drop = torch.rand(condition.shape[0], generator=generator) < rate
-    condition = condition.clone()
-    condition[drop, 4:13] = 0.0
-    return condition
+    return torch.where(drop[:, None, None, None], without_light(condition, concat), condition)
 
 
 def noisy_input(

@@ -174,7 +174,7 @@ def train(args: argparse.Namespace) -> None:
             mode = "relight" if torch.rand(1, generator=generator) < RELIGHT_SHARE else "fill"
             index = np.sort(torch.randint(0, scenes, (args.batch,), generator=generator).numpy())
             example = make_batch(train_data, index, mode, generator, concat)
-            condition = drop_light(example.condition, args.light_dropout, generator)
+            condition = drop_light(example.condition, concat, args.light_dropout, generator)
             x_t, t = noisy_input(example.target, generator)
             prediction = network.denoise(torch.cat([x_t, condition], dim=1), t * 1000)
             loss = loss_fn(prediction, example.target, example.mask)

@@ -7,11 +7,10 @@ import torch
 
 from relight_inpaint.conditioning.composite import (
     composite,
-    masked_image_for_model,
     resize_image,
-    resize_mask_to,
     resize_to_multiple,
 )
+from relight_inpaint.conditioning.mask import resize_mask
 
 # --- sizes -----------------------------------------------------------------------------------
 
@@ -65,10 +64,10 @@ def test_resize_image_shrink_is_antialiased():
     torch.testing.assert_close(shrunk, torch.full((1, 2, 2, 3), 0.5), atol=0.05, rtol=0)
 
 
-def test_resize_mask_to():
+def test_resize_mask():
     mask = torch.zeros(6, 6)
     mask[:, 3:] = 1.0
-    resized = resize_mask_to(mask, 3, 3)
+    resized = resize_mask(mask, 3, 3)
     assert resized.shape == (1, 3, 3)
     torch.testing.assert_close(resized[0, :, 0], torch.zeros(3))
     torch.testing.assert_close(resized[0, :, 2], torch.ones(3))
@@ -127,16 +126,6 @@ def test_composite_rejects_mismatches():
         composite(original, generated, torch.zeros(3, 16, 24))
     with pytest.raises(ValueError, match=r"^original: expected shape \[B, H, W, 3\]"):
         composite(original[..., :2], generated, mask)
-
-
-def test_masked_image_for_model_fills_only_the_masked_region():
-    original, _, mask = random_case()
-    filled = masked_image_for_model(original, mask, blank=0.5)
-    masked = mask > 0.5
-    assert torch.equal(filled[~masked], original[~masked])
-    assert bool((filled[masked] == 0.5).all())
-    with pytest.raises(ValueError, match=r"^blank: expected 0\.\.1"):
-        masked_image_for_model(original, mask, blank=2.0)
 
 
 def test_composite_ignores_non_finite_generated_pixels_outside_the_mask():
