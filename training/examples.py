@@ -23,7 +23,8 @@ from ..conditioning.light import Light
 from ..sampling.spatial import relight_concat, without_light
 from .render import render_sample
 
-RELIGHT_SHARE = 0.5
+RELIGHT_SHARE = 0.7  # fill learns little beyond the pre-fill; relight needs the steps
+NOISE_SKEW = 3
 IMAGE_KEYS = ("image", "image_light2", "image_without_target")
 MASK_KEYS = ("target_mask", "shadow_mask")
 
@@ -141,14 +142,31 @@ def augment(images: list[torch.Tensor], light: torch.Tensor, quarter_turns: int,
     return out, rotate_light(light, quarter_turns, flip)
 
 
+def random_crop(images: list[torch.Tensor], size: int, generator: torch.Generator):
+    """The same random size x size window of each [B,H,W,...] tensor."""
+    height, width = images[0].shape[1:3]
+    top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
+    left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
+    return [image[:, top : top + size, left : left + size] for image in images]
+
+
 def make_batch(
-    data: dict, index: np.ndarray, mode: str, generator: torch.Generator, concat: list[str]
+    data: dict,
+    index: np.ndarray,
+    mode: str,
+    generator: torch.Generator,
+    concat: list[str],
+    crop: int | None = None,
 ) -> Batch:
+    """One batch of `mode` examples; `crop` cuts a random window before the conditioning is built
+    (so the light map and the fill's pre-fill see the window, as the sampler would)."""
     pair = relight_pair if mode == "relight" else fill_pair
     image, answer, mask, light = pair(data, index, generator)
     turns = int(torch.randint(0, 4, (1,), generator=generator))
     flip = bool(torch.randint(0, 2, (1,), generator=generator))
     (image, answer, mask), light = augment([image, answer, mask], light, turns, flip)
+    if crop is not None and crop < image.shape[1]:
+        image, answer, mask = random_crop([image, answer, mask], crop, generator)
     light_obj = as_light(light)
     condition = relight_concat(image, mask, light_obj, mode, concat)
     return Batch(
@@ -170,8 +188,13 @@ def drop_light(
 def noisy_input(
     target: torch.Tensor, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flow-matching noise: x_t = (1 - t) x0 + t eps, t in (0, 1]; returns (x_t, t)."""
-    t = torch.rand(target.shape[0], generator=generator).clamp_min(1e-3)
+    """Flow-matching noise: x_t = (1 - t) x0 + t eps, t in (0, 1]; returns (x_t, t).
+
+    t = 1 - (1 - u)^3 puts most examples near pure noise, where the answer must come from the
+    conditioning alone (the relight itself); near t = 0 the task is only denoising. At 500 steps
+    this gave +0.6 dB relight PSNR over uniform t (benchmarks in the README)."""
+    u = torch.rand(target.shape[0], generator=generator)
+    t = (1 - (1 - u) ** NOISE_SKEW).clamp_min(1e-3)
     noise = torch.randn(target.shape, generator=generator)
     tt = t[:, None, None, None]
     return (1 - tt) * target + tt * noise, t

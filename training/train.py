@@ -35,6 +35,7 @@ from ..model_loader.relight_format import (  # noqa: E402
     save_relight_model,
 )
 from .examples import (  # noqa: E402
+    NOISE_SKEW,
     RELIGHT_SHARE,
     drop_light,
     make_batch,
@@ -173,7 +174,7 @@ def train(args: argparse.Namespace) -> None:
                 group["lr"] = learning_rate(step, args.steps, args.lr)
             mode = "relight" if torch.rand(1, generator=generator) < RELIGHT_SHARE else "fill"
             index = np.sort(torch.randint(0, scenes, (args.batch,), generator=generator).numpy())
-            example = make_batch(train_data, index, mode, generator, concat)
+            example = make_batch(train_data, index, mode, generator, concat, args.crop)
             condition = drop_light(example.condition, concat, args.light_dropout, generator)
             x_t, t = noisy_input(example.target, generator)
             prediction = network.denoise(torch.cat([x_t, condition], dim=1), t * 1000)
@@ -216,7 +217,10 @@ def train(args: argparse.Namespace) -> None:
         "script": "training/train.py",
         "train_scene_seeds": [0, args.scenes - 1],
         "validation_scene_seeds": [val_seeds[0], val_seeds[-1]],
-        "crop": args.size,
+        "render_crop": args.size,
+        "crop": args.crop,
+        "noise_skew": NOISE_SKEW,
+        "relight_share": RELIGHT_SHARE,
         "frame": args.frame,
         "steps": args.steps,
         "batch": args.batch,
@@ -235,9 +239,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--scenes", type=int, default=16000)
     parser.add_argument("--val-scenes", type=int, default=128)
-    parser.add_argument("--size", type=int, default=160, help="training crop side (px)")
+    parser.add_argument("--size", type=int, default=160, help="rendered crop side (px)")
+    parser.add_argument("--crop", type=int, default=128, help="random window per batch (px)")
     parser.add_argument("--frame", type=int, default=256, help="scene framing (px)")
-    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=11000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--ema", type=float, default=0.999)

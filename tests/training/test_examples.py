@@ -7,6 +7,7 @@ from relight_inpaint.training.examples import (
     as_light,
     augment,
     make_batch,
+    noisy_input,
     render_dataset,
     rotate_light,
 )
@@ -47,3 +48,23 @@ def test_fill_examples_start_from_the_prefill_and_keep_the_outside(data):
     outside = batch.mask.expand_as(batch.target) == 0
     assert torch.allclose(batch.condition[:, :3][outside], batch.target[outside], atol=1e-6)
     assert batch.condition[:, -1].min() == 1.0
+
+
+@pytest.mark.parametrize("mode", ["relight", "fill"])
+def test_a_cropped_batch_cuts_one_window_from_image_answer_and_mask(data, mode):
+    full = make_batch(data, np.arange(4), mode, torch.Generator().manual_seed(0), CONCAT)
+    batch = make_batch(data, np.arange(4), mode, torch.Generator().manual_seed(0), CONCAT, 48)
+    assert batch.target.shape[-2:] == batch.mask.shape[-2:] == batch.condition.shape[-2:]
+    assert batch.target.shape[-2:] == (48, 48)
+    windows = full.target.unfold(2, 48, 1).unfold(3, 48, 1)  # [B,3,17,17,48,48]
+    matches = (windows == batch.target[:, :, None, None]).all(dim=(0, 1, 4, 5))
+    assert matches.any(), "the answer is not a window of the uncropped answer"
+    top, left = (int(i) for i in matches.nonzero()[0])
+    assert torch.equal(batch.mask, full.mask[:, :, top : top + 48, left : left + 48])
+
+
+def test_noise_levels_lean_towards_pure_noise():
+    target = torch.zeros(4000, 1, 1, 1)
+    _, t = noisy_input(target, torch.Generator().manual_seed(0))
+    assert 0 < t.min() and t.max() <= 1
+    assert (t > 0.5).float().mean() > 0.75  # 1 - 0.5 ** (1 / 3) = 0.79; uniform t: 0.5
