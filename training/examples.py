@@ -192,7 +192,7 @@ def noisy_input(
 
     t = 1 - (1 - u)^3 puts most examples near pure noise, where the answer must come from the
     conditioning alone (the relight itself); near t = 0 the task is only denoising. At 500 steps
-    this gave +0.6 dB relight PSNR over uniform t (benchmarks in the README)."""
+    this gave +0.6 dB relight PSNR over uniform t (README: training choices)."""
     u = torch.rand(target.shape[0], generator=generator)
     t = (1 - (1 - u) ** NOISE_SKEW).clamp_min(1e-3)
     noise = torch.randn(target.shape, generator=generator)
