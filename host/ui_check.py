@@ -14,6 +14,7 @@ import base64
 import json
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import aiohttp
@@ -94,7 +95,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            asyncio.run(asyncio.sleep(3))
+            time.sleep(3)  # the browser opens its debugging port
             asyncio.run(check(server.url, port, workflows, out_dir))
         finally:
             browser.terminate()

@@ -10,7 +10,6 @@ from relight_inpaint.conditioning.composite import (
     resize_image,
     resize_to_multiple,
 )
-from relight_inpaint.conditioning.mask import resize_mask
 
 # --- sizes -----------------------------------------------------------------------------------
 
@@ -62,15 +61,6 @@ def test_resize_image_shrink_is_antialiased():
     image[:, :, ::2] = 1.0  # one-pixel stripes
     shrunk = resize_image(image, 2, 2)
     torch.testing.assert_close(shrunk, torch.full((1, 2, 2, 3), 0.5), atol=0.05, rtol=0)
-
-
-def test_resize_mask():
-    mask = torch.zeros(6, 6)
-    mask[:, 3:] = 1.0
-    resized = resize_mask(mask, 3, 3)
-    assert resized.shape == (1, 3, 3)
-    torch.testing.assert_close(resized[0, :, 0], torch.zeros(3))
-    torch.testing.assert_close(resized[0, :, 2], torch.ones(3))
 
 
 # --- composite -------------------------------------------------------------------------------

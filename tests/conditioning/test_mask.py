@@ -67,6 +67,15 @@ def test_resize_mask_up_and_down_keeps_values():
     assert float(up.min()) >= 0.0 and float(up.max()) <= 1.0
 
 
+def test_resize_mask_keeps_a_sharp_edge_at_the_sides():
+    mask = torch.zeros(6, 6)
+    mask[:, 3:] = 1.0
+    resized = resize_mask(mask, 3, 3)
+    assert resized.shape == (1, 3, 3)
+    torch.testing.assert_close(resized[0, :, 0], torch.zeros(3))
+    torch.testing.assert_close(resized[0, :, 2], torch.ones(3))
+
+
 def test_resize_mask_accepts_2d_mask():
     assert resize_mask(torch.ones(3, 3), 6, 5).shape == (1, 6, 5)
 

@@ -251,16 +251,3 @@ def test_an_image_beyond_the_memory_limit_is_refused_with_the_limit(tiny):
         ValueError, match=r"^mask_cond: .*17.6 MP\); the limit is 16.8 MP.*rather than tiling"
     ):
         prepare(model, vae, huge, light(), "relight")
-
-
-def test_without_light_zeroes_exactly_the_light_map_channels():
-    from relight_inpaint.sampling.spatial import light_map_slice, without_light
-
-    concat = ["masked_image", "mask", "light_map", "mode"]
-    assert light_map_slice(concat) == slice(4, 13)
-    condition = torch.rand(2, 14, 4, 4) + 0.1
-    unlit = without_light(condition, concat)
-    assert unlit[:, 4:13].abs().max() == 0
-    assert torch.equal(unlit[:, :4], condition[:, :4]) and torch.equal(
-        unlit[:, 13:], condition[:, 13:]
-    )
