@@ -256,7 +256,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stop-after", type=int, default=0, help="stop this run after N steps (resume later)"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    multiple = model_config().downscale
+    for name in ("size", "crop"):
+        value = getattr(args, name)
+        if value <= 0 or value % multiple:
+            parser.error(f"--{name}: expected a positive multiple of {multiple}, got {value}")
+    return args
 
 
 if __name__ == "__main__":

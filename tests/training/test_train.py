@@ -1,5 +1,6 @@
 """The trainer is reproducible, and an interrupted run resumes to the same weights."""
 
+import pytest
 import safetensors.torch
 import torch
 
@@ -53,3 +54,11 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert all(
         torch.equal(weights(straight)[k], weights(interrupted)[k]) for k in weights(straight)
     )
+
+
+def test_window_and_render_sizes_must_fit_the_network(capsys):
+    for option, value in (("--crop", "100"), ("--size", "0")):
+        with pytest.raises(SystemExit):
+            parse_args([option, value])
+        expected = f"{option}: expected a positive multiple of 32, got {value}"
+        assert expected in capsys.readouterr().err
