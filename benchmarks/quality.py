@@ -1,6 +1,7 @@
 """Quality and speed of the pack's default model, through the `relight` CLI on a real host.
 
   .venv/bin/python -P benchmarks/quality.py [--scenes 200] [--model relight_default.safetensors]
+                                            [--steps N (default: the workflow's, 1)]
 
 Held-out procedural scenes (seeds never used in training) at 256x256, each with ground truth:
 - relight: the target object pasted lit by another light; the request is the scene's light.
@@ -9,7 +10,8 @@ Held-out procedural scenes (seeds never used in training) at 256x256, each with 
 - fill: the target and its shadow masked; the answer is the scene without them. Baselines: the
   input unchanged and OpenCV's Telea.
 Prints a table, writes PNG grids (held-out examples; the bundled photo under four lights) to
---out-dir, and measures seconds per 512x512 image (20 steps, model loaded) and the host's peak RSS.
+--out-dir, and measures seconds per 512x512 image (model loaded; at the run's steps and at 20) and
+the host's peak RSS.
 """
 
 from __future__ import annotations
@@ -128,8 +130,11 @@ def save_png(path: Path, image: np.ndarray) -> None:
     Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(path)
 
 
-def write_manifest(cases: list[Case], lights: list[dict], folder: Path, model: str) -> Path:
-    """One line per run: the model as asked, and with the light map zeroed (cfg 0)."""
+def write_manifest(
+    cases: list[Case], lights: list[dict], folder: Path, model: str, steps: int | None = None
+) -> Path:
+    """One line per run: the model as asked, and with the light map zeroed (cfg 0).
+    `steps` None keeps the workflow's default, as the CLI would."""
     lines = []
     for index, (case, light) in enumerate(zip(cases, lights, strict=True)):
         stem = f"{index:04d}_{case.name}"
@@ -145,6 +150,7 @@ def write_manifest(cases: list[Case], lights: list[dict], folder: Path, model: s
             "model": model,
             "seed": case.seed,
             **light_options(light),
+            **({} if steps is None else {"steps": steps}),
         }
         lines.append({**base, "out": f"{stem}_model.png"})
         if case.name == "relight":
@@ -231,8 +237,25 @@ def grid(rows: list[list[np.ndarray]]) -> np.ndarray:
     return np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
 
 
-def speed_512(url: str, model: str, runs: int = 3) -> float:
-    workflow = json.loads((REPO / "workflows/api/relight_inpaint_photo.json").read_text())
+def default_steps() -> int:
+    return int(sampler_inputs(load_workflow())["steps"])
+
+
+def load_workflow() -> dict:
+    return json.loads((REPO / "workflows/api/relight_inpaint_photo.json").read_text())
+
+
+def sampler_inputs(workflow: dict) -> dict:
+    return next(
+        node["inputs"]
+        for node in workflow.values()
+        if node["class_type"] == "RelightInpaintSampler"
+    )
+
+
+def speed_512(url: str, model: str, steps: int, runs: int = 3) -> float:
+    workflow = load_workflow()
+    sampler_inputs(workflow)["steps"] = steps
     sample = render_sample(HELD_OUT_SEED_BASE + 99_999, size=512)
     folder = REPO / "out" / "benchmarks"
     save_png(folder / "speed_in.png", sample["image"])
@@ -286,7 +309,11 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=200)
     parser.add_argument("--model", default="relight_default.safetensors")
     parser.add_argument("--out-dir", type=Path, default=REPO / "out" / "benchmarks")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="sampling steps (default: the workflow's)"
+    )
     args = parser.parse_args()
+    steps = default_steps() if args.steps is None else args.steps
     folder = args.out_dir
     folder.mkdir(parents=True, exist_ok=True)
     cases, lights = [], []
@@ -294,10 +321,10 @@ def main() -> None:
         scene_cases, scene_lights = make_cases(HELD_OUT_SEED_BASE + i)
         cases += scene_cases
         lights += [scene_lights[c.name] for c in scene_cases]
-    manifest = write_manifest(cases, lights, folder, args.model)
+    manifest = write_manifest(cases, lights, folder, args.model, steps)
     with start_server() as server:
         run_batch(manifest, folder, server.url)
-        seconds_512 = speed_512(server.url, args.model)
+        seconds_512 = {n: speed_512(server.url, args.model, n) for n in sorted({steps, 20})}
         photos = photo_grid(server.url, args.model, folder)
         peak_rss = server.peak_rss_bytes()
     for index, case in enumerate(cases):
@@ -309,11 +336,12 @@ def main() -> None:
         if case.name == "fill":
             case.outputs["telea"] = telea(case)
     rows = score(cases)
-    print(f"{args.scenes} held-out scenes at {SIZE}x{SIZE}, model {args.model}")
+    print(f"{args.scenes} held-out scenes at {SIZE}x{SIZE}, model {args.model}, {steps} steps")
     print(f"{'task':<10}{'method':<10}{'PSNR':>8}{'SSIM':>8}{'angle p50':>11}{'p90':>8}")
     for task, method, psnr, ssim, p50, p90 in rows:
         print(f"{task:<10}{method:<10}{psnr:>8}{ssim:>8}{p50:>11}{p90:>8}")
-    print(f"speed 512x512, 20 steps, model loaded: {seconds_512:.2f} s/image")
+    for n, seconds in seconds_512.items():
+        print(f"speed 512x512, {n} steps, model loaded: {seconds:.2f} s/image")
     print(f"host peak RSS: {peak_rss / 2**30:.2f} GiB")
     examples = [[c.input, c.outputs["model"], c.truth] for c in cases[:12]]
     save_png(folder / "heldout_grid.png", grid(examples))
