@@ -71,7 +71,8 @@ class RelightInpaintSampler(io.ComfyNode):
                     max=1.0,
                     step=0.01,
                     tooltip="Edit strength: how far the masked region is noised before it is "
-                    "regenerated (1 = fully new; lower keeps more of the original).",
+                    "regenerated (1 = fully new; lower keeps more of the original; in fill mode "
+                    "the original inside the mask is its pre-filled hole, never the object).",
                 ),
             ]
             + optional_inputs(),

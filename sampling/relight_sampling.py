@@ -21,7 +21,13 @@ from ..conditioning.composite import composite, resize_image, resize_to_multiple
 from ..conditioning.light import Light, angles_from_direction, light_gradient
 from ..conditioning.mask import MaskedImage, resize_mask
 from ..model_loader.relight_model import model_info
-from .spatial import blend_latents, foreground_on_grey, relight_concat, without_light
+from .spatial import (
+    blend_latents,
+    foreground_on_grey,
+    relight_concat,
+    start_image,
+    without_light,
+)
 
 IC_LIGHT_MULTIPLE = 64  # SD1.5: VAE 8x, UNet 3 downsamplings
 MAX_SIDE = 8192
@@ -130,7 +136,8 @@ def _prepare_relight(info, vae, image, mask, light, mode) -> Prepared:
     return Prepared(
         positive=with_concat(empty_conditioning(), lit),
         negative=with_concat(empty_conditioning(), unlit),
-        latent_image=vae.encode(image),
+        # denoise < 1 starts from this: for fill, the pre-filled hole rather than the object
+        latent_image=vae.encode(start_image(image, mask, mode)),
         noise_mask=mask,
     )
 

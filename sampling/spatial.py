@@ -15,15 +15,24 @@ from ..conditioning.prefill import push_pull_fill
 from ..model_loader.relight_format import CONCAT_CHANNELS
 
 
+def start_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """What the model starts from, [B,H,W,3] 0..1: the image; for fill, its hole pre-filled from
+    the border (push-pull), so a fill never starts from the object it removes."""
+    image = image[..., :3]
+    if mode != "fill":
+        return image
+    hard = (mask > 0.5).to(image.dtype)[:, None]
+    return push_pull_fill(image.movedim(-1, 1), 1.0 - hard).movedim(1, -1)
+
+
 def relight_concat(
     image: torch.Tensor, mask: torch.Tensor, light: Light, mode: str, concat: list[str]
 ) -> torch.Tensor:
     """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W]."""
     batch, height, width, _ = image.shape
-    pixels = image[..., :3].movedim(-1, 1) * 2.0 - 1.0
-    hard = (mask > 0.5).to(pixels.dtype)[:, None]
+    pixels = start_image(image, mask, mode).movedim(-1, 1) * 2.0 - 1.0
     parts = {
-        "masked_image": push_pull_fill(pixels, 1.0 - hard) if mode == "fill" else pixels,
+        "masked_image": pixels,
         "mask": mask[:, None].to(pixels.dtype),
         "mode": torch.full(
             (batch, 1, height, width), 1.0 if mode == "fill" else 0.0, device=pixels.device

@@ -127,7 +127,7 @@ def test_fill_prefills_the_hole_from_its_border_and_flags_the_mode(tiny):
     pixels = image.movedim(-1, 1) * 2 - 1
     known = 1.0 - masked.mask[:, None]
     assert torch.allclose(relight[:, :3], pixels)
-    assert torch.allclose(fill[:, :3], push_pull_fill(pixels, known))
+    assert torch.allclose(fill[:, :3], push_pull_fill(pixels, known), atol=1e-6)
     inside = masked.mask[:, None].expand(-1, 3, -1, -1) > 0.5
     assert not torch.allclose(fill[:, :3][inside], pixels[inside], atol=0.05)
     assert fill[:, -1].min() == 1 and relight[:, -1].max() == 0
@@ -251,3 +251,17 @@ def test_an_image_beyond_the_memory_limit_is_refused_with_the_limit(tiny):
         ValueError, match=r"^mask_cond: .*17.6 MP\); the limit is 16.8 MP.*rather than tiling"
     ):
         prepare(model, vae, huge, light(), "relight")
+
+
+def test_fill_starts_from_the_prefilled_hole_so_partial_denoise_never_keeps_the_object(tiny):
+    model, vae = tiny
+    masked = prepare_masked_image(photo(), box_mask(), 0, 0)
+    relight = prepare(model, vae, masked, light(), "relight")
+    fill = prepare(model, vae, masked, light(), "fill")
+    inside = masked.mask[:, None].expand(-1, 3, -1, -1) > 0.5
+    assert torch.allclose(relight.latent_image, vae.encode(masked.image))
+    assert torch.equal(fill.latent_image[~inside], relight.latent_image[~inside])
+    prefilled = fill.positive[0][1]["noise_concat"][:, :3]  # -1..1, as the model sees it
+    as_latent = vae.encode((prefilled.movedim(1, -1) + 1) / 2)
+    assert torch.allclose(fill.latent_image, as_latent, atol=1e-5)
+    assert not torch.allclose(fill.latent_image[inside], relight.latent_image[inside], atol=0.05)
