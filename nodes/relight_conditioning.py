@@ -71,7 +71,11 @@ class RelightConditioning(io.ComfyNode):
                     tooltip="The pack's model: without the light (cfg = light strength). "
                     "IC-Light: your negative prompt.",
                 ),
-                io.Latent.Output(display_name="latent", tooltip="Image latent + noise_mask."),
+                io.Latent.Output(
+                    display_name="latent",
+                    tooltip="Image latent (fill: the hole pre-filled from its border) "
+                    "+ noise_mask.",
+                ),
             ],
         )
 
