@@ -36,6 +36,12 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
+from ..host.workflow import (  # noqa: E402
+    apply_options,
+    load_workflow,
+    node_inputs,
+    set_input_images,
+)
 from ..sampling.spatial import start_image  # noqa: E402
 from ..training.render import render_relit_target, render_sample  # noqa: E402
 from .metrics import angle_degrees, fit_light_direction, masked_psnr, masked_ssim  # noqa: E402
@@ -249,44 +255,21 @@ def grid(rows: list[list[np.ndarray]]) -> np.ndarray:
 
 
 def default_steps() -> int:
-    return int(sampler_inputs(load_workflow())["steps"])
-
-
-def load_workflow() -> dict:
-    return json.loads((REPO / "workflows/api/relight_inpaint_photo.json").read_text())
-
-
-def sampler_inputs(workflow: dict) -> dict:
-    return next(
-        node["inputs"]
-        for node in workflow.values()
-        if node["class_type"] == "RelightInpaintSampler"
-    )
+    return int(node_inputs(load_workflow(), "RelightInpaintSampler")["steps"])
 
 
 def speed_512(url: str, model: str, steps: int, runs: int = 3) -> float:
-    workflow = load_workflow()
-    sampler_inputs(workflow)["steps"] = steps
     sample = render_sample(HELD_OUT_SEED_BASE + 99_999, size=512)
     folder = REPO / "out" / "benchmarks"
     save_png(folder / "speed_in.png", sample["image"])
     save_png(folder / "speed_mask.png", np.repeat(grow(sample["target_mask"], 4)[..., None], 3, 2))
     upload_image(url, folder / "speed_in.png", "relight_speed_in.png")
     upload_image(url, folder / "speed_mask.png", "relight_speed_mask.png")
-    for node in workflow.values():
-        inputs = node["inputs"]
-        if node["class_type"] == "LoadImage":
-            inputs["image"] = "relight_speed_in.png"
-        if node["class_type"] == "LoadImageMask":
-            inputs["image"] = "relight_speed_mask.png"
-        if node["class_type"] == "LoadRelightUNet":
-            inputs["model_name"] = model
+    workflow = set_input_images(load_workflow(), "relight_speed_in.png", "relight_speed_mask.png")
     times = []
     for run in range(runs + 1):
-        for node in workflow.values():
-            if "seed" in node["inputs"]:
-                node["inputs"]["seed"] = run
-        entry = run_prompt(url, workflow)
+        prompt = apply_options(workflow, {"model": model, "steps": steps, "seed": run})
+        entry = run_prompt(url, prompt)
         stamps = {event: data["timestamp"] for event, data in entry["status"]["messages"]}
         if run > 0:
             times.append((stamps["execution_success"] - stamps["execution_start"]) / 1000)
