@@ -15,14 +15,21 @@ from ..conditioning.prefill import push_pull_fill
 from ..model_loader.relight_format import CONCAT_CHANNELS
 
 
-def start_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """What the model starts from, [B,H,W,3] 0..1: the image; for fill, its hole pre-filled from
-    the border (push-pull), so a fill never starts from the object it removes."""
-    image = image[..., :3]
+def model_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """The image channels the model sees, [B,3,H,W] in -1..1: the image; for fill, its hole
+    pre-filled from the border (push-pull), so a fill never starts from the object it removes."""
+    pixels = image[..., :3].movedim(-1, 1) * 2.0 - 1.0
     if mode != "fill":
-        return image
-    hard = (mask > 0.5).to(image.dtype)[:, None]
-    return push_pull_fill(image.movedim(-1, 1), 1.0 - hard).movedim(1, -1)
+        return pixels
+    hard = (mask > 0.5).to(pixels.dtype)[:, None]
+    return push_pull_fill(pixels, 1.0 - hard)
+
+
+def start_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """What sampling starts from (denoise < 1), [B,H,W,3] in 0..1: the model's image channels."""
+    if mode != "fill":
+        return image[..., :3]
+    return (model_image(image, mask, mode).movedim(1, -1) + 1.0) / 2.0
 
 
 def relight_concat(
@@ -30,7 +37,7 @@ def relight_concat(
 ) -> torch.Tensor:
     """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W]."""
     batch, height, width, _ = image.shape
-    pixels = start_image(image, mask, mode).movedim(-1, 1) * 2.0 - 1.0
+    pixels = model_image(image, mask, mode)
     parts = {
         "masked_image": pixels,
         "mask": mask[:, None].to(pixels.dtype),
