@@ -24,6 +24,7 @@ from ..model_loader.relight_model import model_info
 from .spatial import (
     blend_latents,
     foreground_on_grey,
+    model_image,
     relight_concat,
     start_image,
     without_light,
@@ -130,14 +131,15 @@ def prepare(
 
 
 def _prepare_relight(info, vae, image, mask, light, mode) -> Prepared:
-    lit = relight_concat(image, mask, light, mode, info["concat"])
+    pixels = model_image(image, mask, mode)  # for fill: the push-pull pre-fill, computed once
+    lit = relight_concat(image, mask, light, mode, info["concat"], pixels)
     # The unconditional branch sees no light: cfg > 1 then pushes toward the requested light.
     unlit = without_light(lit, info["concat"])
     return Prepared(
         positive=with_concat(empty_conditioning(), lit),
         negative=with_concat(empty_conditioning(), unlit),
         # denoise < 1 starts from this: for fill, the pre-filled hole rather than the object
-        latent_image=vae.encode(start_image(image, mask, mode)),
+        latent_image=vae.encode(start_image(image, mask, mode, pixels)),
         noise_mask=mask,
     )
 

@@ -25,19 +25,31 @@ def model_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Ten
     return push_pull_fill(pixels, 1.0 - hard)
 
 
-def start_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """What sampling starts from (denoise < 1), [B,H,W,3] in 0..1: the model's image channels."""
+def start_image(
+    image: torch.Tensor, mask: torch.Tensor, mode: str, pixels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """What sampling starts from (denoise < 1), [B,H,W,3] in 0..1: the model's image channels.
+    pixels: model_image(image, mask, mode), when the caller has it already."""
     if mode != "fill":
         return image[..., :3]
-    return (model_image(image, mask, mode).movedim(1, -1) + 1.0) / 2.0
+    if pixels is None:
+        pixels = model_image(image, mask, mode)
+    return (pixels.movedim(1, -1) + 1.0) / 2.0
 
 
 def relight_concat(
-    image: torch.Tensor, mask: torch.Tensor, light: Light, mode: str, concat: list[str]
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    light: Light,
+    mode: str,
+    concat: list[str],
+    pixels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W]."""
+    """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W];
+    pixels: model_image(image, mask, mode), when the caller has it already."""
     batch, height, width, _ = image.shape
-    pixels = model_image(image, mask, mode)
+    if pixels is None:
+        pixels = model_image(image, mask, mode)
     parts = {
         "masked_image": pixels,
         "mask": mask[:, None].to(pixels.dtype),

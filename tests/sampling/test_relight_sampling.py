@@ -265,3 +265,18 @@ def test_fill_starts_from_the_prefilled_hole_so_partial_denoise_never_keeps_the_
     as_latent = vae.encode((prefilled.movedim(1, -1) + 1) / 2)
     assert torch.allclose(fill.latent_image, as_latent, atol=1e-5)
     assert not torch.allclose(fill.latent_image[inside], relight.latent_image[inside], atol=0.05)
+
+
+def test_fill_computes_its_prefill_once_for_conditioning_and_start(tiny, monkeypatch):
+    from relight_inpaint.sampling import spatial
+
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return push_pull_fill(*args)
+
+    monkeypatch.setattr(spatial, "push_pull_fill", counted)
+    model, vae = tiny
+    prepare(model, vae, prepare_masked_image(photo(), box_mask(), 0, 0), light(), "fill")
+    assert len(calls) == 1
