@@ -60,5 +60,6 @@ def test_window_and_render_sizes_must_fit_the_network(capsys):
     for option, value in (("--crop", "100"), ("--size", "0")):
         with pytest.raises(SystemExit):
             parse_args([option, value])
-        expected = f"{option}: expected a positive multiple of 32, got {value}"
+        multiple = model_config().downscale
+        expected = f"{option}: expected a positive multiple of {multiple}, got {value}"
         assert expected in capsys.readouterr().err
