@@ -16,6 +16,7 @@ import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 from relight_inpaint.conditioning.light import direction_from_angles, light_map_channels, make_light
 from relight_inpaint.conditioning.mask import MaskedImage, prepare_masked_image
 from relight_inpaint.conditioning.prefill import push_pull_fill
+from relight_inpaint.sampling import spatial
 from relight_inpaint.sampling.relight_sampling import finish, prepare, sample
 
 STEPS = 3
@@ -268,8 +269,6 @@ def test_fill_starts_from_the_prefilled_hole_so_partial_denoise_never_keeps_the_
 
 
 def test_fill_computes_its_prefill_once_for_conditioning_and_start(tiny, monkeypatch):
-    from relight_inpaint.sampling import spatial
-
     calls = []
 
     def counted(*args):
