@@ -163,9 +163,13 @@ def write_manifest(
         lines.append({**base, "out": f"{stem}_model.png"})
         if case.name == "relight":
             lines.append({**base, "cfg": 0.0, "out": f"{stem}_nolight.png"})
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return manifest
+    return write_manifest_lines(folder / "manifest.jsonl", lines)
+
+
+def write_manifest_lines(path: Path, lines: list[dict]) -> Path:
+    """A `./relight batch` manifest: one JSON object per line."""
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
 
 
 def run_batch(manifest: Path, out_dir: Path, url: str) -> None:
@@ -290,9 +294,7 @@ def photo_grid(url: str, model: str, folder: Path) -> np.ndarray:
         }
         for az in (0, 90, 180, 270)
     ]
-    manifest = folder / "photo_manifest.jsonl"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    run_batch(manifest, folder, url)
+    run_batch(write_manifest_lines(folder / "photo_manifest.jsonl", lines), folder, url)
     outputs = [load_png(folder / line["out"]) for line in lines]
     original = load_png(photo)
     return grid([[original, outputs[0], outputs[1]], [original, outputs[2], outputs[3]]])
