@@ -20,13 +20,14 @@ import torch
 
 from ..conditioning.light import LIGHT_MAP_CHANNELS
 from .errors import WeightFormatError
-from .relight_net import RelightUNet, downscale_factor
+from .relight_net import RelightRegressor, RelightUNet, downscale_factor
 
 CONFIG_KEY = "relight_inpaint.config"
 PROVENANCE_KEY = "relight_inpaint.provenance"
 FORMAT_NAME = "relight_inpaint"
 FORMAT_VERSION = 1
-ARCHITECTURES = {"relight_unet_v1": RelightUNet}
+# relight_regressor_v1 reads only the conditioning channels and must answer x0 (see relight_net)
+ARCHITECTURES = {"relight_unet_v1": RelightUNet, "relight_regressor_v1": RelightRegressor}
 PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
@@ -42,6 +43,7 @@ UNET_KEYS = (
     "stem",
     "time_dim",
 )
+REGRESSOR_UNET_KEYS = tuple(k for k in UNET_KEYS if k != "time_dim")  # it has no timestep input
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def make_config(
     modes: tuple[str, ...] = MODES,
     residual: str = "none",
     light_range: dict | None = None,
+    architecture: str = "relight_unet_v1",
 ) -> RelightConfig:
     concat = tuple(CONCAT_CHANNELS)
     unet = {
@@ -91,6 +94,8 @@ def make_config(
         "stem": stem,
         "time_dim": time_dim,
     }
+    if architecture == "relight_regressor_v1":
+        del unet["time_dim"]
     if residual != "none":
         unet["residual"] = residual
     config = RelightConfig(
@@ -98,6 +103,7 @@ def make_config(
         prediction=prediction,
         modes=tuple(modes),
         concat=concat,
+        architecture=architecture,
         light_range={k: list(v) for k, v in (light_range or {}).items()},
     )
     validate_config(config)
@@ -108,8 +114,8 @@ def _problem(where: str, text: str) -> WeightFormatError:
     return WeightFormatError(f"{where}: inconsistent Relight Inpaint config: {text}")
 
 
-def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
-    missing = [k for k in UNET_KEYS if k not in unet]
+def _check_unet(unet: dict, concat_channels: int, where: str, required: tuple[str, ...]) -> None:
+    missing = [k for k in required if k not in unet]
     if missing:
         raise _problem(where, f"unet lacks {', '.join(missing)}")
     if unet["in_channels"] != LATENT_CHANNELS + concat_channels:
@@ -126,6 +132,8 @@ def _check_unet(unet: dict, concat_channels: int, where: str) -> None:
     if unet.get("residual", "none") not in RESIDUALS:
         raise _problem(where, f"unet.residual must be one of {RESIDUALS}")
     for key in ("base_channels", "num_blocks", "stem", "time_dim"):
+        if key not in required:
+            continue
         if not isinstance(unet[key], int) or unet[key] < 1:
             raise _problem(where, f"unet.{key} must be a positive integer, got {unet[key]!r}")
 
@@ -155,7 +163,11 @@ def validate_config(config: RelightConfig, where: str = "model_name") -> None:
         raise _problem(where, f"unknown conditioning channels {unknown}")
     if list(config.concat) != [n for n in CONCAT_CHANNELS if n in config.concat]:
         raise _problem(where, f"conditioning channels out of order: {list(config.concat)}")
-    _check_unet(config.unet, config.concat_channels, where)
+    regressor = config.architecture == "relight_regressor_v1"
+    required = REGRESSOR_UNET_KEYS if regressor else UNET_KEYS
+    _check_unet(config.unet, config.concat_channels, where, required)
+    if regressor and config.prediction != "x0":
+        raise _problem(where, "relight_regressor_v1 answers x0 only: prediction must be 'x0'")
     _check_light_range(config.light_range, where)
     if config.unet.get("residual", "none") != "none" and (
         config.prediction != "x0" or config.concat[:1] != ("masked_image",)

@@ -18,13 +18,13 @@ import comfy.supported_models_base
 import torch
 
 from .relight_format import (
+    ARCHITECTURES,
     RelightConfig,
     check_state_dict,
     load_tensors,
     network_kwargs,
     read_config,
 )
-from .relight_net import RelightUNet
 
 MODEL_OPTIONS_KEY = "relight_inpaint"
 MODEL_TYPES = {
@@ -70,7 +70,8 @@ class RelightModelConfig(comfy.supported_models_base.BASE):
 
 class RelightDiffusion(comfy.model_base.BaseModel):
     def __init__(self, model_config: RelightModelConfig, model_type, device=None):
-        super().__init__(model_config, model_type, device=device, unet_model=RelightUNet)
+        network = ARCHITECTURES[model_config.relight.architecture]
+        super().__init__(model_config, model_type, device=device, unet_model=network)
 
 
 def pixel_space_vae() -> comfy.sd.VAE:
