@@ -108,3 +108,40 @@ def test_corrupt_file_gives_a_clear_error(tmp_path, config, damage):
 
         read_config(path)
         load_tensors(path)
+
+
+def regressor_config(**overrides):
+    options = {"base_channels": 8, "channel_mult": (1, 2), "stem": 1, "prediction": "x0"}
+    options.update(architecture="relight_regressor_v1", residual="add")
+    return make_config(**{**options, **overrides})
+
+
+def test_a_regressor_config_round_trips_without_a_timestep_size(tmp_path):
+    config = regressor_config()
+    assert "time_dim" not in config.unet
+    path = tmp_path / "r.safetensors"
+    save_relight_model(path, state_dict_for(config), config)
+    assert read_config(path) == config
+    assert config.downscale == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(prediction="flow"), "relight_regressor_v1 answers x0 only"),
+        (lambda c: c["unet"].pop("num_blocks"), "unet lacks num_blocks"),
+        (lambda c: c["unet"].update(stem=0), "unet.stem must be a positive integer"),
+    ],
+)
+def test_an_inconsistent_regressor_config_is_refused(change, message):
+    raw = json.loads(regressor_config().to_json())
+    change(raw)
+    with pytest.raises(WeightFormatError, match=f"^model_name: .*{message}"):
+        config_from_json(json.dumps(raw))
+
+
+def test_the_denoiser_still_needs_its_timestep_size(config):
+    raw = json.loads(config.to_json())
+    raw["unet"].pop("time_dim")
+    with pytest.raises(WeightFormatError, match="unet lacks time_dim"):
+        config_from_json(json.dumps(raw))

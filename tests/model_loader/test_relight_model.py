@@ -6,6 +6,7 @@ import torch
 from relight_testing.tiny_models import tiny_config, tiny_relight_model
 
 from relight_inpaint.model_loader.relight_format import build_network
+from relight_inpaint.model_loader.relight_net import RelightRegressor, RelightUNet
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v", "flow", "x0"])
@@ -55,3 +56,39 @@ def test_the_affine_head_scales_the_conditioning_image_in_0_1_units():
     x = torch.randn(1, 17, 8, 8)
     expected = ((x[:, 3:6] + 1) / 2 * 2) * 2 - 1
     assert torch.allclose(network.denoise(x, torch.tensor([500.0])), expected, atol=1e-5)
+
+
+def tiny_regressor(**overrides):
+    options = {"architecture": "relight_regressor_v1", "prediction": "x0", "residual": "add"}
+    return tiny_relight_model(**{**options, "stem": 1, **overrides})
+
+
+def test_comfyui_builds_the_regressor_architecture_the_config_names():
+    model, _ = tiny_regressor()
+    assert isinstance(model.model.diffusion_model, RelightRegressor)
+    assert isinstance(tiny_relight_model()[0].model.diffusion_model, RelightUNet)
+
+
+def test_the_regressor_answers_the_same_x0_whatever_the_noisy_image_and_noise_level():
+    model, _ = tiny_regressor()
+    concat = torch.randn(1, 14, 8, 8)
+    answers = [
+        model.model.apply_model(
+            torch.randn(1, 3, 8, 8) * scale, torch.tensor([sigma]), c_concat=concat
+        )
+        for scale, sigma in [(1.0, 1.0), (5.0, 0.5), (0.1, 0.02)]
+    ]
+    assert all(torch.allclose(answers[0], a, atol=1e-4) for a in answers[1:])
+    other = model.model.apply_model(torch.randn(1, 3, 8, 8), torch.tensor([1.0]), c_concat=-concat)
+    assert not torch.allclose(answers[0], other, atol=1e-3)  # but it does read the conditioning
+
+
+@pytest.mark.parametrize("stem", [1, 2])
+def test_the_regressor_starts_from_the_conditioning_image(stem):
+    network = build_network(
+        tiny_config(architecture="relight_regressor_v1", prediction="x0", residual="add", stem=stem)
+    )
+    torch.nn.init.zeros_(network.conv_out.weight)
+    torch.nn.init.zeros_(network.conv_out.bias)
+    x = torch.randn(2, 17, 8, 8)
+    assert torch.allclose(network.denoise(x, torch.tensor([1000.0, 3.0])), x[:, 3:6], atol=1e-6)

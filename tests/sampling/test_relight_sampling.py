@@ -279,3 +279,15 @@ def test_fill_computes_its_prefill_once_for_conditioning_and_start(tiny, monkeyp
     model, vae = tiny
     prepare(model, vae, prepare_masked_image(photo(), box_mask(), 0, 0), light(), "fill")
     assert len(calls) == 1
+
+
+def test_a_regressor_gives_one_answer_for_any_step_count_and_sampler():
+    model, vae = tiny_relight_model(
+        architecture="relight_regressor_v1", prediction="x0", residual="add", stem=1
+    )
+    masked = prepare_masked_image(photo(), box_mask(), grow=2, feather=3)
+    one_step, _, _ = run(model, vae, masked, light(), steps=1)
+    many_steps, _, _ = run(model, vae, masked, light(), steps=5, sampler="dpmpp_2m")
+    assert torch.allclose(one_step, many_steps, atol=2e-3)
+    other_light, _, _ = run(model, vae, masked, light(azimuth=180.0), steps=1)
+    assert (other_light - one_step).abs().max() > 1e-3  # the answer still follows the light
