@@ -86,6 +86,7 @@ def relight_model_info(config: RelightConfig) -> dict:
         "concat": list(config.concat),
         "downscale": config.downscale,
         "light_range": dict(config.light_range),
+        "ignores_noise": config.architecture == "relight_regressor_v1",
     }
 
 

@@ -23,6 +23,7 @@ from ..conditioning.mask import MaskedImage, resize_mask
 from ..model_loader.relight_model import model_info
 from .spatial import (
     blend_latents,
+    edit_strength,
     foreground_on_grey,
     model_image,
     relight_concat,
@@ -185,7 +186,7 @@ def interruptible_callback(model, steps: int):
 def sample(model, prepared: Prepared, seed, steps, cfg, sampler_name, scheduler, denoise):
     latent = comfy.sample.fix_empty_latent_channels(model, prepared.latent_image)
     noise = comfy.sample.prepare_noise(latent, seed)
-    return comfy.sample.sample(
+    samples = comfy.sample.sample(
         model,
         noise,
         steps,
@@ -201,6 +202,9 @@ def sample(model, prepared: Prepared, seed, steps, cfg, sampler_name, scheduler,
         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
         seed=seed,
     )
+    if model_info(model).get("ignores_noise"):
+        samples = edit_strength(latent, samples, denoise)
+    return samples
 
 
 def finish(vae, samples: torch.Tensor, masked: MaskedImage) -> torch.Tensor:

@@ -80,6 +80,12 @@ def foreground_on_grey(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return image[..., :3] * m + 0.5 * (1.0 - m)
 
 
+def edit_strength(start: torch.Tensor, answer: torch.Tensor, denoise: float) -> torch.Tensor:
+    """denoise for a model that ignores the noisy input (every sampler step gives one answer, so
+    partial noise would change nothing): the answer moved `denoise` of the way from the start."""
+    return start + denoise * (answer.to(start.dtype) - start)
+
+
 def blend_latents(outside: torch.Tensor, inside: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """outside where mask = 0, inside where mask = 1; mask [B,H,W] at any size."""
     m = torch.nn.functional.interpolate(

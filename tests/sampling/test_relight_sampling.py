@@ -291,3 +291,15 @@ def test_a_regressor_gives_one_answer_for_any_step_count_and_sampler():
     assert torch.allclose(one_step, many_steps, atol=2e-3)
     other_light, _, _ = run(model, vae, masked, light(azimuth=180.0), steps=1)
     assert (other_light - one_step).abs().max() > 1e-3  # the answer still follows the light
+
+
+def test_denoise_moves_a_regressors_answer_that_far_from_the_start():
+    model, vae = tiny_relight_model(
+        architecture="relight_regressor_v1", prediction="x0", residual="add", stem=1
+    )
+    masked = prepare_masked_image(photo(), box_mask(), grow=2, feather=3)
+    _, full, prepared = run(model, vae, masked, light(), denoise=1.0)
+    _, half, _ = run(model, vae, masked, light(), denoise=0.4)
+    start = prepared.latent_image
+    assert torch.allclose(half, start + 0.4 * (full - start), atol=2e-3)
+    assert (full - start).abs().max() > 0.05  # the full answer did move
