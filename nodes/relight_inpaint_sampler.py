@@ -21,7 +21,7 @@ class RelightInpaintSampler(io.ComfyNode):
                 "Regenerates the masked region with a lighting-aware model, through ComfyUI's own "
                 "samplers. Outside the mask the latent is held on the original at every step, and "
                 "the decoded result is composited so pixels outside the mask are bit-identical "
-                "to the input. denoise is the edit strength (partial-noise editing)."
+                "to the input. denoise is the edit strength."
             ),
             inputs=shared_inputs()
             + [
@@ -38,9 +38,9 @@ class RelightInpaintSampler(io.ComfyNode):
                     default=20,
                     min=1,
                     max=10000,
-                    tooltip="Sampling steps. The pack's model: 1 (its best estimate) follows the "
-                    "light best; more steps sample detail but drift from the requested light "
-                    "(README: benchmark). IC-Light: 20-30.",
+                    tooltip="Sampling steps. The pack's default model: 1 (it ignores the noisy "
+                    "input, so every step gives the same answer; more only cost time). "
+                    "IC-Light: 20-30.",
                 ),
                 io.Float.Input(
                     "cfg",
@@ -70,9 +70,11 @@ class RelightInpaintSampler(io.ComfyNode):
                     min=0.0,
                     max=1.0,
                     step=0.01,
-                    tooltip="Edit strength: how far the masked region is noised before it is "
-                    "regenerated (1 = fully new; lower keeps more of the original; in fill mode "
-                    "the original inside the mask is its pre-filled hole, never the object).",
+                    tooltip="Edit strength, 1 = fully new, lower keeps more of the original. "
+                    "Diffusion models: how far the masked region is noised before it is "
+                    "regenerated; the pack's default regressor: how far its answer moves from the "
+                    "original. In fill mode the original inside the mask is its pre-filled hole, "
+                    "never the object.",
                 ),
             ]
             + optional_inputs(),
