@@ -26,8 +26,9 @@ CONFIG_KEY = "relight_inpaint.config"
 PROVENANCE_KEY = "relight_inpaint.provenance"
 FORMAT_NAME = "relight_inpaint"
 FORMAT_VERSION = 1
-# relight_regressor_v1 reads only the conditioning channels and must answer x0 (see relight_net)
-ARCHITECTURES = {"relight_unet_v1": RelightUNet, "relight_regressor_v1": RelightRegressor}
+DIFFUSION_UNET = "relight_unet_v1"
+REGRESSOR = "relight_regressor_v1"  # reads only the conditioning, answers x0 (see relight_net)
+ARCHITECTURES = {DIFFUSION_UNET: RelightUNet, REGRESSOR: RelightRegressor}
 PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
@@ -54,7 +55,7 @@ class RelightConfig:
     prediction: str = "flow"
     modes: tuple[str, ...] = MODES
     concat: tuple[str, ...] = tuple(CONCAT_CHANNELS)
-    architecture: str = "relight_unet_v1"
+    architecture: str = DIFFUSION_UNET
     sampling: dict = field(default_factory=lambda: {"shift": 1.0})
     light_range: dict = field(default_factory=dict)  # what training saw: [low, high] per term
     format: str = FORMAT_NAME
@@ -82,7 +83,7 @@ def make_config(
     modes: tuple[str, ...] = MODES,
     residual: str = "none",
     light_range: dict | None = None,
-    architecture: str = "relight_unet_v1",
+    architecture: str = DIFFUSION_UNET,
 ) -> RelightConfig:
     concat = tuple(CONCAT_CHANNELS)
     unet = {
@@ -94,7 +95,7 @@ def make_config(
         "stem": stem,
         "time_dim": time_dim,
     }
-    if architecture == "relight_regressor_v1":
+    if architecture == REGRESSOR:
         del unet["time_dim"]
     if residual != "none":
         unet["residual"] = residual
@@ -163,11 +164,11 @@ def validate_config(config: RelightConfig, where: str = "model_name") -> None:
         raise _problem(where, f"unknown conditioning channels {unknown}")
     if list(config.concat) != [n for n in CONCAT_CHANNELS if n in config.concat]:
         raise _problem(where, f"conditioning channels out of order: {list(config.concat)}")
-    regressor = config.architecture == "relight_regressor_v1"
+    regressor = config.architecture == REGRESSOR
     required = REGRESSOR_UNET_KEYS if regressor else UNET_KEYS
     _check_unet(config.unet, config.concat_channels, where, required)
     if regressor and config.prediction != "x0":
-        raise _problem(where, "relight_regressor_v1 answers x0 only: prediction must be 'x0'")
+        raise _problem(where, f"{REGRESSOR} answers x0 only: prediction must be 'x0'")
     _check_light_range(config.light_range, where)
     if config.unet.get("residual", "none") != "none" and (
         config.prediction != "x0" or config.concat[:1] != ("masked_image",)

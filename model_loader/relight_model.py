@@ -19,6 +19,7 @@ import torch
 
 from .relight_format import (
     ARCHITECTURES,
+    REGRESSOR,
     RelightConfig,
     check_state_dict,
     load_tensors,
@@ -86,7 +87,7 @@ def relight_model_info(config: RelightConfig) -> dict:
         "concat": list(config.concat),
         "downscale": config.downscale,
         "light_range": dict(config.light_range),
-        "ignores_noise": config.architecture == "relight_regressor_v1",
+        "ignores_noise": config.architecture == REGRESSOR,
     }
 
 

@@ -61,7 +61,9 @@ class RelightConditioning(io.ComfyNode):
                 "The conditioning RelightInpaintSampler builds, for ComfyUI's stock KSampler or "
                 "SamplerCustomAdvanced: positive/negative carry the mask and light as extra "
                 "input channels, the LATENT carries the image at the model's size and the mask "
-                "as its noise mask. Composite the decoded result with the original yourself."
+                "as its noise mask. Composite the decoded result with the original yourself. With "
+                "the pack's default regressor a stock sampler's denoise changes nothing; use "
+                "RelightInpaintSampler for an edit strength below 1."
             ),
             inputs=shared_inputs() + optional_inputs(),
             outputs=[

@@ -2,10 +2,12 @@
 
   .venv/bin/python -P training/train.py [--out models/relight_default.safetensors]
 
-Renders the training scenes (cached under .cache/training), trains an x0-predicting flow model
-with a progress bar, checkpoints every few minutes and resumes from the last checkpoint after an
-interruption (same data, same random streams). Writes fp16 weights in the pack's format with the
-config and provenance (data seeds, steps, validation metrics) in the metadata.
+Renders the training scenes (cached under .cache/training), trains the regressor of
+`model_loader/relight_net.py` (x0 from the conditioning alone; a `relight_unet_v1` config would
+train a denoiser from the same examples) with a progress bar, checkpoints every few minutes and
+resumes from the last checkpoint after an interruption (same data, same random streams). Writes
+fp16 weights in the pack's format with the config and provenance (data seeds, steps, validation
+metrics) in the metadata.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from ..model_loader.relight_format import (  # noqa: E402
+    REGRESSOR,
     RelightConfig,
     build_network,
     make_config,
@@ -53,7 +56,7 @@ VALIDATION_SEED_BASE = 10_000_000  # the benchmark's held-out scenes start at 20
 
 def model_config() -> RelightConfig:
     return make_config(
-        architecture="relight_regressor_v1",
+        architecture=REGRESSOR,
         base_channels=16,
         channel_mult=(1, 2, 4, 8, 12),
         num_blocks=1,
@@ -174,7 +177,7 @@ def train(args: argparse.Namespace) -> None:
             index = np.sort(torch.randint(0, scenes, (args.batch,), generator=generator).numpy())
             example = make_batch(train_data, index, mode, generator, concat, args.crop)
             condition = drop_light(example.condition, concat, args.light_dropout, generator)
-            x_t, t = noisy_input(example.target, generator)
+            x_t, t = noisy_input(example.target, generator)  # the regressor ignores both
             prediction = network.denoise(torch.cat([x_t, condition], dim=1), t * 1000)
             loss = loss_fn(prediction, example.target, example.mask)
             optimizer.zero_grad(set_to_none=True)

@@ -3,6 +3,7 @@ import json
 import pytest
 import safetensors.torch
 import torch
+from relight_testing.tiny_models import REGRESSOR_OPTIONS
 
 from relight_inpaint.model_loader.errors import WeightFormatError
 from relight_inpaint.model_loader.relight_format import (
@@ -111,8 +112,7 @@ def test_corrupt_file_gives_a_clear_error(tmp_path, config, damage):
 
 
 def regressor_config(**overrides):
-    options = {"base_channels": 8, "channel_mult": (1, 2), "stem": 1, "prediction": "x0"}
-    options.update(architecture="relight_regressor_v1", residual="add")
+    options = {"base_channels": 8, "channel_mult": (1, 2), **REGRESSOR_OPTIONS}
     return make_config(**{**options, **overrides})
 
 

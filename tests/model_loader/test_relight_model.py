@@ -3,7 +3,7 @@
 import comfy.model_management
 import pytest
 import torch
-from relight_testing.tiny_models import tiny_config, tiny_relight_model
+from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_config, tiny_relight_model
 
 from relight_inpaint.model_loader.relight_format import build_network
 from relight_inpaint.model_loader.relight_net import RelightRegressor, RelightUNet
@@ -59,8 +59,7 @@ def test_the_affine_head_scales_the_conditioning_image_in_0_1_units():
 
 
 def tiny_regressor(**overrides):
-    options = {"architecture": "relight_regressor_v1", "prediction": "x0", "residual": "add"}
-    return tiny_relight_model(**{**options, "stem": 1, **overrides})
+    return tiny_relight_model(**{**REGRESSOR_OPTIONS, **overrides})
 
 
 def test_comfyui_builds_the_regressor_architecture_the_config_names():
@@ -85,9 +84,7 @@ def test_the_regressor_answers_the_same_x0_whatever_the_noisy_image_and_noise_le
 
 @pytest.mark.parametrize("stem", [1, 2])
 def test_the_regressor_starts_from_the_conditioning_image(stem):
-    network = build_network(
-        tiny_config(architecture="relight_regressor_v1", prediction="x0", residual="add", stem=stem)
-    )
+    network = build_network(tiny_config(**{**REGRESSOR_OPTIONS, "stem": stem}))
     torch.nn.init.zeros_(network.conv_out.weight)
     torch.nn.init.zeros_(network.conv_out.bias)
     x = torch.randn(2, 17, 8, 8)

@@ -7,12 +7,15 @@ from pathlib import Path
 import torch
 
 from relight_inpaint.model_loader.relight_format import (
+    REGRESSOR,
     RelightConfig,
     build_network,
     make_config,
     save_relight_model,
 )
 from relight_inpaint.model_loader.relight_model import build_model_patcher, pixel_space_vae
+
+REGRESSOR_OPTIONS = {"architecture": REGRESSOR, "prediction": "x0", "residual": "add", "stem": 1}
 
 
 def tiny_config(**overrides) -> RelightConfig:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from comfy.cli_args import LatentPreviewMethod
 from comfy_extras import nodes_custom_sampler as custom
-from relight_testing.tiny_models import tiny_relight_model
+from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
 
 import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 from relight_inpaint.conditioning.light import direction_from_angles, light_map_channels, make_light
@@ -282,9 +282,7 @@ def test_fill_computes_its_prefill_once_for_conditioning_and_start(tiny, monkeyp
 
 
 def test_a_regressor_gives_one_answer_for_any_step_count_and_sampler():
-    model, vae = tiny_relight_model(
-        architecture="relight_regressor_v1", prediction="x0", residual="add", stem=1
-    )
+    model, vae = tiny_relight_model(**REGRESSOR_OPTIONS)
     masked = prepare_masked_image(photo(), box_mask(), grow=2, feather=3)
     one_step, _, _ = run(model, vae, masked, light(), steps=1)
     many_steps, _, _ = run(model, vae, masked, light(), steps=5, sampler="dpmpp_2m")
@@ -294,9 +292,7 @@ def test_a_regressor_gives_one_answer_for_any_step_count_and_sampler():
 
 
 def test_denoise_moves_a_regressors_answer_that_far_from_the_start():
-    model, vae = tiny_relight_model(
-        architecture="relight_regressor_v1", prediction="x0", residual="add", stem=1
-    )
+    model, vae = tiny_relight_model(**REGRESSOR_OPTIONS)
     masked = prepare_masked_image(photo(), box_mask(), grow=2, feather=3)
     _, full, prepared = run(model, vae, masked, light(), denoise=1.0)
     _, half, _ = run(model, vae, masked, light(), denoise=0.4)
