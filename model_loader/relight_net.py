@@ -65,8 +65,17 @@ class ResBlock(nn.Module):
 class RelightNetwork(nn.Module):
     """What both networks share: ComfyUI's call, x0 as a flow velocity, the residual head.
 
-    Subclasses set `out_channels`, `predict_x0`, `residual`, `timestep_scale`, `conv_out` and
-    implement `denoise`."""
+    Subclasses build `conv_out` and implement `denoise`."""
+
+    def __init__(
+        self, out_channels: int, stem: int, predict_x0: bool, residual: str, timestep_scale: float
+    ):
+        super().__init__()
+        self.out_channels = out_channels
+        self.stem = stem
+        self.predict_x0 = predict_x0
+        self.residual = residual
+        self.timestep_scale = timestep_scale
 
     @property
     def dtype(self) -> torch.dtype:
@@ -123,15 +132,10 @@ class RelightUNet(RelightNetwork):
         operations=None,
         **_ignored,
     ):
-        super().__init__()
+        super().__init__(out_channels, stem, predict_x0, residual, timestep_scale)
         ops = operations or TORCH_OPS
         kw = {"dtype": dtype, "device": device}
-        self.stem = stem
-        self.out_channels = out_channels
         self.time_dim = time_dim
-        self.predict_x0 = predict_x0
-        self.residual = residual
-        self.timestep_scale = timestep_scale
         widths = [base_channels * m for m in channel_mult]
 
         self.time_mlp = nn.Sequential(
@@ -217,14 +221,9 @@ class RelightRegressor(RelightNetwork):
         operations=None,
         **_ignored,
     ):
-        super().__init__()
+        super().__init__(out_channels, stem, predict_x0, residual, timestep_scale)
         ops = operations or TORCH_OPS
         kw = {"dtype": dtype, "device": device}
-        self.stem = stem
-        self.out_channels = out_channels
-        self.predict_x0 = predict_x0
-        self.residual = residual
-        self.timestep_scale = timestep_scale
         widths = [base_channels * m for m in channel_mult]
         depth = 2 * num_blocks
         ch = (in_channels - out_channels) * stem * stem  # the conditioning channels only
