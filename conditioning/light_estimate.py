@@ -1,0 +1,147 @@
+"""The dominant light of an image region, from its normals and shading.
+
+Lambertian fit on luminance: Y = a + w . n where n . w > 0 (attached shadow: ambient only
+there), solved by least squares and re-solved with the lit set updated (as the benchmark's
+metric does). direction = w / |w|, intensity = |w|, ambient = a, in the region's own units:
+the region's albedo scales both, so only their ratio and the direction are the light's.
+
+The confidence says whether the fit can be believed. It is the product of
+- coverage: enough usable pixels (neither clipped nor black);
+- spread: the normals must point different ways (a flat region cannot tell a direction), from
+  the smallest eigenvalue of their covariance in the directions that matter;
+- fit: the share of the luminance variance the model explains (R^2);
+- contrast: the directional term must stand out of the ambient (a featureless region has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .light import Light, angles_from_direction
+
+LUMA = (0.2126, 0.7152, 0.0722)
+CLIPPED = 0.98
+BLACK = 0.02
+MIN_PIXELS = 30
+FULL_COVERAGE = 400  # pixels at which coverage stops limiting the confidence
+FULL_SPREAD = 0.05  # normal covariance eigenvalue at which spread stops limiting it
+FULL_CONTRAST = 0.25  # intensity / (ambient + intensity) at which contrast stops limiting it
+ITERATIONS = 8
+FALLBACK = (0.0, 0.0, 1.0)  # reported (with confidence 0) when nothing can be fitted
+
+
+@dataclass(frozen=True)
+class LightEstimate:
+    light: Light  # direction, intensity, ambient (region units), white
+    confidence: Tensor  # [B] in 0..1
+    explained: Tensor  # [B] R^2 of the fit
+    pixels: Tensor  # [B] usable pixels
+
+    def summary(self, index: int = 0) -> str:
+        azimuth, elevation = angles_from_direction(self.light.direction[index])
+        return (
+            f"azimuth {float(azimuth):.1f} deg, elevation {float(elevation):.1f} deg, "
+            f"intensity {float(self.light.intensity[index]):.3f}, "
+            f"ambient {float(self.light.ambient[index]):.3f}, "
+            f"confidence {float(self.confidence[index]):.2f} "
+            f"(R^2 {float(self.explained[index]):.2f}, {int(self.pixels[index])} px)"
+        )
+
+
+def luminance(image: Tensor) -> Tensor:
+    return (image[..., :3].float() * image.new_tensor(LUMA).float()).sum(-1)
+
+
+def _solve(normals: Tensor, values: Tensor, lit: Tensor, weight: Tensor) -> Tensor:
+    design = torch.cat([normals * lit[:, None], torch.ones_like(values)[:, None]], dim=1)
+    root = weight.sqrt()[:, None].double()
+    solution = torch.linalg.lstsq(design.double() * root, values.double()[:, None] * root)
+    return solution.solution[:, 0].float()
+
+
+def _robust_weight(residual: Tensor) -> Tensor:
+    """Cauchy weights: texture edges, highlights and cast shadows are outliers of the fit."""
+    scale = 1.4826 * (residual - residual.median()).abs().median().clamp_min(1e-4)
+    return 1.0 / (1.0 + (residual / (2.0 * scale)) ** 2)
+
+
+def _fit_one(normals: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(w [3], a, R^2) for one region's normals [N,3] and luminance [N]."""
+    lit = torch.ones_like(values, dtype=torch.bool)
+    weight = torch.ones_like(values)
+    solution = _solve(normals, values, lit, weight)
+    for _ in range(ITERATIONS):
+        lit = normals @ solution[:3] > 0
+        if int(lit.sum()) < 4:
+            break
+        residual = values - (normals @ solution[:3]).clamp_min(0.0) - solution[3]
+        weight = _robust_weight(residual)
+        solution = _solve(normals, values, lit, weight)
+    predicted = (normals @ solution[:3]).clamp_min(0.0) + solution[3]
+    variance = values.var(unbiased=False).clamp_min(1e-8)
+    explained = (1.0 - ((values - predicted) ** 2).mean() / variance).clamp(0.0, 1.0)
+    return solution[:3], solution[3], explained
+
+
+def _spread(normals: Tensor) -> Tensor:
+    """The middle eigenvalue of the normals' covariance: 0 for a flat region (one normal) or a
+    crease (normals along one line), which cannot fix a 3-D direction."""
+    centred = normals - normals.mean(dim=0)
+    covariance = centred.T @ centred / max(1, len(normals))
+    return torch.linalg.eigvalsh(covariance.double())[1].clamp_min(0.0).float()
+
+
+def estimate_light(image: Tensor, normals: Tensor, mask: Tensor) -> LightEstimate:
+    """The light of the region mask > 0.5 of each image [B,H,W,3] with normals [B,H,W,3]."""
+    values = luminance(image)
+    rows = [_estimate_one(values[i], normals[i].float(), mask[i] > 0.5) for i in range(len(image))]
+    directions, intensities, ambients, confidences, explained, pixels = map(
+        torch.stack, zip(*rows, strict=True)
+    )
+    light = Light(
+        direction=directions,
+        intensity=intensities,
+        ambient=ambients,
+        color=torch.ones(len(image), 3),
+    )
+    return LightEstimate(light, confidences, explained, pixels)
+
+
+def _estimate_one(values: Tensor, normals: Tensor, region: Tensor):
+    usable = region & (values < CLIPPED) & (values > BLACK)
+    count = int(usable.sum())
+    if count < MIN_PIXELS:
+        return _unknown(count)
+    n, y = normals[usable], values[usable]
+    w, ambient, explained = _fit_one(n, y)
+    intensity = w.norm()
+    if float(intensity) < 1e-6:
+        return _unknown(count, float(explained))
+    direction = w / intensity
+    ambient = ambient.clamp_min(0.0)
+    coverage = min(1.0, count / FULL_COVERAGE)
+    spread = (_spread(n) / FULL_SPREAD).clamp(max=1.0)
+    contrast = (intensity / (intensity + ambient).clamp_min(1e-6) / FULL_CONTRAST).clamp(max=1.0)
+    confidence = coverage * spread * explained * contrast
+    return (
+        direction,
+        intensity,
+        ambient,
+        confidence.float(),
+        explained.float(),
+        torch.tensor(float(count)),
+    )
+
+
+def _unknown(count: int, explained: float = 0.0):
+    return (
+        torch.tensor(FALLBACK),
+        torch.tensor(0.0),
+        torch.tensor(0.0),
+        torch.tensor(0.0),
+        torch.tensor(explained),
+        torch.tensor(float(count)),
+    )

@@ -1,0 +1,172 @@
+"""Surface normals of the subject: decoding users' normal maps, depth to normals, and the pack's
+own estimate from the mask's silhouette.
+
+Frame (the pack's): x right, y up, z toward the viewer. A NORMAL map is an IMAGE with
+RGB = (n + 1) / 2 in that frame ("y_up", OpenGL); "y_down" (DirectX) stores -y in green.
+
+The estimate inflates the silhouette: h solves the Poisson equation lap(h) = -1 inside the mask
+with h = 0 on its boundary, and z = sqrt(c * h). For a disc of radius R this is exactly a
+sphere (c = 4) and for a strip of half-width a exactly a cylinder (c = 2); c = 3 sits between.
+Normals fall to the image plane at the silhouette, as they do at an occluding contour. The
+image border is not a boundary (a subject cut by the frame continues past it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+CONVENTIONS = ("y_up", "y_down")
+INFLATION = 3.0  # c in z = sqrt(c h): 4 makes discs spheres, 2 makes strips cylinders
+SOLVE_SIDE = 192  # the Poisson solve runs at most this many pixels a side, then is upsampled
+_COARSEST = 8
+_SWEEPS = 40
+_BACKGROUND_VALUE = 0.02  # encoded pixels darker than this are an estimator's empty background
+_UNIT_TOLERANCE = 0.25
+_BAD_SHARE = 0.1
+FLAT = (0.0, 0.0, 1.0)
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"normal_convention: expected one of {CONVENTIONS}, got {convention!r}")
+
+
+def decode_normal_map(image: Tensor, convention: str = "y_up") -> Tensor:
+    """IMAGE [B,H,W,3] 0..1 -> raw vectors [B,H,W,3] (not normalised: see check_normal_map)."""
+    _check_convention(convention)
+    vectors = image[..., :3].float() * 2.0 - 1.0
+    if convention == "y_down":
+        vectors = vectors * vectors.new_tensor([1.0, -1.0, 1.0])
+    return vectors
+
+
+def encode_normal_map(normals: Tensor, convention: str = "y_up") -> Tensor:
+    """Unit normals [B,H,W,3] -> IMAGE [B,H,W,3] 0..1."""
+    _check_convention(convention)
+    if convention == "y_down":
+        normals = normals * normals.new_tensor([1.0, -1.0, 1.0])
+    return ((normals + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def unit_normals(vectors: Tensor) -> Tensor:
+    """Normalised, facing the viewer (z >= 0); zero vectors become the flat normal."""
+    length = vectors.norm(dim=-1, keepdim=True)
+    flat = vectors.new_tensor(FLAT).expand_as(vectors)
+    unit = torch.where(length > 1e-6, vectors / length.clamp_min(1e-6), flat)
+    return torch.cat([unit[..., :2], unit[..., 2:].clamp_min(0.0)], dim=-1)
+
+
+def check_normal_map(image: Tensor, mask: Tensor, name: str = "normal_map") -> None:
+    """Refuse an IMAGE that is not a normal map inside the mask: its pixels must decode to unit
+    vectors (8-bit rounding and resizing allowed for). Black background pixels are ignored."""
+    vectors = image[..., :3].float() * 2.0 - 1.0
+    inside = mask > 0.5
+    background = image[..., :3].amax(dim=-1) < _BACKGROUND_VALUE
+    judged = inside & ~background
+    if int(judged.sum()) == 0:
+        return
+    length = vectors.norm(dim=-1)[judged]
+    bad = ((length - 1.0).abs() > _UNIT_TOLERANCE).float().mean()
+    if float(bad) > _BAD_SHARE:
+        raise ValueError(
+            f"{name}: inside the mask {float(bad):.0%} of the pixels do not decode to unit "
+            "vectors (RGB = (n + 1) / 2); expected a normal map such as DSINE, BAE, Marigold or "
+            "Lotus produce. A depth map goes into the depth_map input instead"
+        )
+
+
+def prepare_normal_map(
+    image: Tensor, mask: Tensor, height: int, width: int, convention: str = "y_up"
+) -> Tensor:
+    """A user's normal map as unit normals [B,H,W,3] at (height, width): resized if it has
+    another size (bilinear on the vectors, then renormalised), checked inside the mask."""
+    image = image[..., :3].float()
+    if tuple(image.shape[1:3]) != (height, width):
+        image = _resize(image, height, width)
+    mask = _resize(mask[..., None].float(), height, width)[..., 0]
+    if image.shape[0] == 1 and mask.shape[0] > 1:
+        image = image.expand(mask.shape[0], -1, -1, -1)
+    check_normal_map(image, mask)
+    return unit_normals(decode_normal_map(image, convention))
+
+
+def _resize(image: Tensor, height: int, width: int) -> Tensor:
+    """[B,H,W,C] bilinear resize."""
+    resized = F.interpolate(image.movedim(-1, 1), size=(height, width), mode="bilinear")
+    return resized.movedim(1, -1)
+
+
+def normals_from_heights(heights: Tensor) -> Tensor:
+    """Unit normals [B,H,W,3] of a height field [B,H,W] in pixels (row 0 is the top: +y)."""
+    padded = F.pad(heights[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
+    dz_dcol = (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]) / 2.0
+    dz_drow = (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]) / 2.0
+    # x = col, y = -row: n ~ (-dz/dx, -dz/dy, 1) = (-dz/dcol, +dz/drow, 1)
+    vectors = torch.stack([-dz_dcol, dz_drow, torch.ones_like(heights)], dim=-1)
+    return unit_normals(vectors)
+
+
+def heights_from_depth(depth: Tensor, relief: float = 0.3) -> Tensor:
+    """A depth IMAGE or MASK (white = near, as ComfyUI's depth estimators give it) as heights in
+    pixels: the map's range spans `relief` times the image's longer side."""
+    if depth.ndim == 4:
+        depth = depth[..., :3].float().mean(dim=-1)
+    if not math.isfinite(relief) or relief <= 0:
+        raise ValueError(f"depth_relief: expected a positive number, got {relief}")
+    return depth.float() * relief * max(depth.shape[1:3])
+
+
+def _jacobi(h: Tensor, inside: Tensor, sweeps: int) -> Tensor:
+    """Relax lap(h) = -1 inside, h = 0 outside; the image border reflects (no boundary there)."""
+    kernel = h.new_tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])[None, None]
+    for _ in range(sweeps):
+        neighbours = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="replicate"), kernel)
+        h = torch.where(inside, neighbours + 0.25, torch.zeros_like(h))
+    return h
+
+
+def poisson_heights(mask: Tensor) -> Tensor:
+    """h with lap(h) = -1 inside the mask [B,H,W], 0 outside, in pixels^2 (multigrid)."""
+    inside = (mask > 0.5).float()[:, None]
+    levels = [inside]
+    while min(levels[-1].shape[-2:]) > _COARSEST:
+        levels.append((F.avg_pool2d(levels[-1], 2, ceil_mode=True) > 0.5).float())
+    h = torch.zeros_like(levels[-1])
+    for level in reversed(levels):
+        if h.shape[-2:] != level.shape[-2:]:
+            h = F.interpolate(h, size=level.shape[-2:], mode="bilinear") * 4.0
+        h = _jacobi(h * level, level > 0.5, _SWEEPS if level is not inside else 2 * _SWEEPS)
+    return h[:, 0]
+
+
+def inflate_heights(mask: Tensor, inflation: float = INFLATION) -> Tensor:
+    """Heights [B,H,W] in pixels of the inflated silhouette (see the module's docstring)."""
+    height, width = mask.shape[-2:]
+    scale = min(1.0, SOLVE_SIDE / max(height, width))
+    small = mask.float()
+    if scale < 1.0:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        small = F.interpolate(mask.float()[:, None], size=size, mode="area")[:, 0]
+    z = (inflation * poisson_heights(small)).clamp_min(0.0).sqrt()
+    if scale < 1.0:
+        z = F.interpolate(z[:, None], size=(height, width), mode="bilinear")[:, 0] / scale
+    return z * (mask > 0.5)
+
+
+def estimate_normals(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(normals [B,H,W,3], heights [B,H,W]) for the masked subject; flat outside the mask."""
+    heights = inflate_heights(mask)
+    normals = normals_from_heights(heights)
+    flat = normals.new_tensor(FLAT).expand_as(normals)
+    return torch.where((mask > 0.5)[..., None], normals, flat), heights
+
+
+def angular_error_degrees(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+    """Median angle between normal fields [B,H,W,3] inside the mask, per image."""
+    cosine = (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1).clamp(-1.0, 1.0)
+    angles = torch.rad2deg(torch.acos(cosine))
+    return torch.stack([angles[i][mask[i] > 0.5].median() for i in range(a.shape[0])])

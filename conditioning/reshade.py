@@ -1,0 +1,77 @@
+"""Relight by re-shading: the subject's albedo (the image divided by its current shading) times
+the shading of the requested light. Colours stay the input's under a white light, because the
+ratio new / current shading is the same for R, G and B; a tinted light tints them.
+
+The current light is estimated from the subject itself (light_estimate), in the subject's own
+units: its albedo scales the fitted ambient and intensity alike, so only their ratio and the
+direction are known. The current shading is therefore taken with the fitted direction and
+ambient-to-intensity ratio, at the requested light's overall strength (ambient + intensity):
+a relight moves the light, the scene around the mask says how bright it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .light import Light
+from .light_estimate import LightEstimate, estimate_light
+from .normals import estimate_normals
+from .shading import cast_shadows, shading_map
+
+MAX_GAIN = 20.0  # a pixel in the old attached shadow is brightened at most this much
+MIN_SHADING = 0.05
+
+
+@dataclass(frozen=True)
+class Reshaded:
+    image: Tensor  # [B,H,W,3] 0..1, changed only inside the mask
+    shading: Tensor  # [B,H,W,3] the requested light's shading map (what the model is told)
+    current: LightEstimate  # the subject's estimated current light
+    normals: Tensor  # [B,H,W,3]
+
+
+def current_light(estimate: LightEstimate, requested: Light) -> Light:
+    """The estimated light rescaled to the requested light's strength, white (see above)."""
+    fitted_total = (estimate.light.ambient + estimate.light.intensity).clamp_min(1e-6)
+    share = estimate.light.ambient / fitted_total
+    total = requested.ambient + requested.intensity
+    trusted = estimate.confidence > 0
+    ambient = torch.where(trusted, share * total, total)  # nothing fitted: flat shading
+    return Light(
+        direction=estimate.light.direction,
+        intensity=torch.where(trusted, (1 - share) * total, torch.zeros_like(total)),
+        ambient=ambient,
+        color=torch.ones_like(estimate.light.color),
+    )
+
+
+def reshade(
+    image: Tensor,
+    mask: Tensor,
+    light: Light,
+    normals: Tensor | None = None,
+    heights: Tensor | None = None,
+    shadows: bool = True,
+) -> Reshaded:
+    """image [B,H,W,3] 0..1 and mask [B,H,W]: the masked subject re-shaded for `light`.
+    normals: the subject's (a user's map, decoded) or None for the pack's estimate; heights
+    (pixels) give cast shadows when `shadows` is on."""
+    light = light.repeat_to(image.shape[0])
+    if normals is None:
+        normals, estimated_heights = estimate_normals(mask)
+        heights = estimated_heights if heights is None else heights
+    region = mask > 0.5
+    estimate = estimate_light(image, normals, mask)
+    visibility = None
+    if shadows and heights is not None:
+        visibility = cast_shadows(heights, light)
+    current = shading_map(normals, current_light(estimate, light.repeat_to(len(image))))
+    target = shading_map(normals, light, visibility)
+    gain = target / current.clamp_min(MIN_SHADING)
+    gain = gain.clamp(0.0, MAX_GAIN)
+    relit = (image[..., :3] * gain).clamp(0.0, 1.0)
+    out = torch.where(region[..., None], relit, image[..., :3])
+    return Reshaded(out, target, estimate, normals)

@@ -1,0 +1,87 @@
+"""What the light does to a shape: the shading map, cast shadows from a height field, and
+IC-Light's flat gradient (the official code's ramp) for models trained on it.
+
+shading = colour * (ambient + intensity * max(0, n . l) * visibility), per pixel, the same law
+the training renderer uses; it is the light map the pack's shading model is given, and the
+factor a relight divides out (the current light) and multiplies in (the requested one).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .light import Light
+
+SHADOW_STEPS = 48  # samples along each shadow ray
+_MIN_SIN = 0.05  # lights this close to the image plane cast shadows at most this long
+
+
+def lambert(normals: Tensor, light: Light) -> Tensor:
+    """max(0, n . l) [B,H,W] for normals [B,H,W,3]."""
+    direction = light.direction.to(normals)[:, None, None, :]
+    return (normals * direction).sum(-1).clamp_min(0.0)
+
+
+def shading_map(normals: Tensor, light: Light, visibility: Tensor | None = None) -> Tensor:
+    """RGB shading [B,H,W,3] of unit normals [B,H,W,3] under `light` (one per image or one)."""
+    light = light.repeat_to(normals.shape[0])
+    direct = lambert(normals, light)
+    if visibility is not None:
+        direct = direct * visibility
+    level = (
+        light.ambient.to(normals)[:, None, None]
+        + light.intensity.to(normals)[:, None, None] * direct
+    )
+    return level[..., None] * light.color.to(normals)[:, None, None, :]
+
+
+def cast_shadows(heights: Tensor, light: Light, max_length: float = 0.5) -> Tensor:
+    """Visibility [B,H,W] (1 = lit) of a height field [B,H,W] (pixels) toward the light: a pixel
+    is shadowed when the field rises above the ray from it to the light. Rays run at most
+    `max_length` of the image's longer side."""
+    light = light.repeat_to(heights.shape[0])
+    batch, height, width = heights.shape
+    reach = max_length * max(height, width)
+    direction = light.direction.to(heights)
+    planar = direction[:, :2].norm(dim=1)
+    rise = direction[:, 2] / planar.clamp_min(1e-6)  # height gained per pixel toward the light
+    step_col = direction[:, 0] / planar.clamp_min(1e-6)
+    step_row = -direction[:, 1] / planar.clamp_min(1e-6)
+    rows = torch.arange(height, device=heights.device, dtype=heights.dtype)
+    cols = torch.arange(width, device=heights.device, dtype=heights.dtype)
+    grid_row, grid_col = torch.meshgrid(rows, cols, indexing="ij")
+    lit = torch.ones_like(heights)
+    field = heights[:, None]
+    for k in range(1, SHADOW_STEPS + 1):
+        distance = reach * k / SHADOW_STEPS
+        r = grid_row[None] + step_row[:, None, None] * distance
+        c = grid_col[None] + step_col[:, None, None] * distance
+        grid = torch.stack([c / max(width - 1, 1) * 2 - 1, r / max(height - 1, 1) * 2 - 1], -1)
+        sampled = F.grid_sample(field, grid, mode="bilinear", align_corners=True)[:, 0]
+        ray = heights + rise[:, None, None] * distance
+        lit = lit * (sampled <= ray + 0.5).to(heights.dtype)
+    # a light (nearly) from the viewer or with no planar part casts no visible shadow
+    frontal = (planar < _MIN_SIN)[:, None, None]
+    return torch.where(frontal, torch.ones_like(lit), lit)
+
+
+def iclight_ramp(light: Light, height: int, width: int) -> Tensor:
+    """IC-Light's light image [B,H,W,3] in 0..1, as its official demo draws it for the presets
+    (e.g. 'Left Light': a linear ramp from 1 at the left edge to 0 at the right, no ambient),
+    and the same ramp along any other direction's image-plane part, spanning the image corner
+    to corner. The out-of-plane part raises the whole ramp toward uniform white (a frontal
+    light is uniform). Intensity and colour multiply it."""
+    light_dir = light.direction
+    device = light_dir.device
+    u = torch.linspace(-1.0, 1.0, width, device=device) if width > 1 else torch.zeros(1)
+    v = torch.linspace(1.0, -1.0, height, device=device) if height > 1 else torch.zeros(1)
+    vv, uu = torch.meshgrid(v.to(device), u.to(device), indexing="ij")
+    lx, ly, lz = (c[:, None, None] for c in light_dir.unbind(-1))
+    planar = (lx**2 + ly**2).sqrt()
+    extent = (lx.abs() + ly.abs()).clamp_min(1e-6)  # the largest |u lx + v ly| over the image
+    along = (uu * lx + vv * ly) / extent  # -1..1 corner to corner, +1 toward the light
+    ramp = 0.5 * (1.0 + along) * planar + lz.clamp_min(0.0) * (1.0 - planar)
+    ramp = ramp.clamp(0.0, 1.0) * light.intensity[:, None, None]
+    return (ramp[..., None] * light.color[:, None, None, :]).clamp(0.0, 1.0)

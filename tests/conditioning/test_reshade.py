@@ -1,0 +1,61 @@
+"""Re-shading keeps the subject's colours under a white light and moves its shading."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from relight_inpaint.conditioning.light import make_light
+from relight_inpaint.conditioning.light_estimate import estimate_light
+from relight_inpaint.conditioning.reshade import reshade
+
+from .test_light_estimate import angle, lit_sphere
+
+
+def chromaticity(image: torch.Tensor) -> torch.Tensor:
+    total = image.sum(-1, keepdim=True).clamp_min(1e-6)
+    return (image / total)[..., :2]
+
+
+def usable(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (mask > 0.5) & (image.amax(-1) < 0.98) & (image.amax(-1) > 0.03)
+
+
+def test_white_light_keeps_the_colours_and_moves_the_light():
+    image, mask, normals = lit_sphere((-0.7, 0.2, 0.68), albedo=(0.9, 0.3, 0.2))
+    requested = make_light(torch.tensor([0.7, 0.2, 0.68]), 0.7, 0.1)
+    out = reshade(image, mask, requested).image
+    keep = usable(image, mask) & usable(out, mask)
+    shift = (chromaticity(out) - chromaticity(image)).norm(dim=-1)[keep]
+    assert float(shift.median()) < 1e-4
+    fitted = estimate_light(out, normals, mask).light.direction[0]
+    assert angle(fitted, (0.7, 0.2, 0.68)) < 15.0
+
+
+def test_tinted_light_tints():
+    image, mask, _ = lit_sphere((0.0, 0.0, 1.0), albedo=(0.6, 0.6, 0.6))
+    warm = make_light(torch.tensor([0.0, 0.0, 1.0]), 0.7, 0.1, torch.tensor([1.0, 0.6, 0.3]))
+    out = reshade(image, mask, warm).image
+    inside = mask[0] > 0.5
+    mean = out[0][inside].mean(0)
+    assert mean[0] > mean[1] > mean[2]
+
+
+def test_outside_the_mask_is_untouched():
+    image, mask, _ = lit_sphere((0.3, 0.3, 0.9))
+    image = image + 0.2 * (1 - mask[..., None])
+    out = reshade(image, mask, make_light(torch.tensor([-1.0, 0.0, 0.3]))).image
+    outside = mask[0] < 0.5
+    assert torch.equal(out[0][outside], image[0][outside])
+
+
+def test_unfittable_subject_is_taken_as_evenly_lit():
+    """A flat grey subject shows no light to fit: no current light is invented; it is taken as
+    evenly lit, and the requested shading is applied to it."""
+    _, mask, normals = lit_sphere((0.3, 0.3, 0.9))
+    flat = torch.full((1, 96, 96, 3), 0.4)
+    light = make_light(torch.tensor([0.0, 0.0, 1.0]), 1.0, 0.15)
+    out = reshade(flat, mask, light, normals=normals)
+    assert float(out.current.confidence[0]) == 0.0
+    expected = torch.where(mask[..., None] > 0.5, 0.4 * out.shading / 1.15, flat)
+    np.testing.assert_allclose(out.image.numpy(), expected.numpy(), atol=1e-6)

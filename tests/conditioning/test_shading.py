@@ -1,0 +1,78 @@
+"""Shading map, cast shadows and IC-Light's official ramp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from relight_inpaint.conditioning.light import Light, make_light
+from relight_inpaint.conditioning.shading import cast_shadows, iclight_ramp, shading_map
+
+
+def light(xyz, intensity=1.0, ambient=0.0, color=(1.0, 1.0, 1.0)) -> Light:
+    return make_light(
+        torch.tensor(xyz, dtype=torch.float32), intensity, ambient, torch.tensor(color)
+    )
+
+
+def facing(*xyz) -> torch.Tensor:
+    n = torch.tensor(xyz, dtype=torch.float32)
+    return (n / n.norm()).reshape(1, 1, 1, 3).expand(1, 4, 4, 3)
+
+
+def test_shading_is_ambient_plus_lambert_times_colour():
+    out = shading_map(facing(0, 0, 1), light((1, 0, 1), 0.8, 0.2, (1.0, 0.5, 0.25)))
+    level = 0.2 + 0.8 * (2**-0.5)
+    assert torch.allclose(out[0, 0, 0], torch.tensor([1.0, 0.5, 0.25]) * level, atol=1e-6)
+
+
+def test_surface_turned_away_gets_ambient_only():
+    out = shading_map(facing(-1, 0, 0.1), light((1, 0, 0), 1.0, 0.3))
+    assert torch.allclose(out, torch.full_like(out, 0.3))
+
+
+def test_visibility_removes_the_direct_term():
+    visibility = torch.zeros(1, 4, 4)
+    out = shading_map(facing(0, 0, 1), light((0, 0, 1), 1.0, 0.1), visibility)
+    assert torch.allclose(out, torch.full_like(out, 0.1))
+
+
+def test_a_tower_shadows_the_ground_away_from_the_light():
+    heights = torch.zeros(1, 64, 64)
+    heights[:, 28:36, 28:36] = 40.0
+    lit = cast_shadows(heights, light((1, 0, 0.5)))  # light from the right, 27 deg up
+    assert lit[0, 32, 20] == 0.0  # left of the tower: in its shadow
+    assert lit[0, 32, 45] == 1.0  # right of it: lit
+    assert lit[0, 10, 20] == 1.0  # beside the shadow's path
+    frontal = cast_shadows(heights, light((0, 0, 1)))
+    assert frontal.min() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("preset", "expect"),
+    [
+        ((-1, 0, 0), lambda w, h: np.tile(np.linspace(255, 0, w), (h, 1))),
+        ((1, 0, 0), lambda w, h: np.tile(np.linspace(0, 255, w), (h, 1))),
+        ((0, 1, 0), lambda w, h: np.tile(np.linspace(255, 0, h)[:, None], (1, w))),
+        ((0, -1, 0), lambda w, h: np.tile(np.linspace(0, 255, h)[:, None], (1, w))),
+    ],
+)
+def test_presets_match_the_official_demo_ramp(preset, expect):
+    """gradio_demo.py: e.g. Left Light = np.linspace(255, 0, image_width) tiled; no ambient,
+    and the full 0..255 range whatever the aspect ratio."""
+    w, h = 96, 64
+    ramp = iclight_ramp(light(preset, 1.0, 0.15), h, w)[0, ..., 0].numpy() * 255
+    np.testing.assert_allclose(ramp, expect(w, h), atol=1e-3)
+
+
+def test_diagonal_ramp_spans_corner_to_corner():
+    ramp = iclight_ramp(light((-1, 1, 0)), 40, 60)[0, ..., 0]
+    assert float(ramp[0, 0]) == pytest.approx(1.0)  # top-left, toward the light
+    assert float(ramp[-1, -1]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frontal_ramp_is_uniform_and_colour_multiplies():
+    ramp = iclight_ramp(light((0, 0, 1), color=(1.0, 0.5, 0.0)), 8, 8)
+    assert torch.allclose(ramp[0, ..., 0], torch.ones(8, 8))
+    assert torch.allclose(ramp[0, ..., 1], torch.full((8, 8), 0.5))
