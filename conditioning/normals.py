@@ -122,10 +122,11 @@ def heights_from_depth(depth: Tensor, relief: float = 0.3) -> Tensor:
 
 def _jacobi(h: Tensor, inside: Tensor, sweeps: int) -> Tensor:
     """Relax lap(h) = -1 inside, h = 0 outside; the image border reflects (no boundary there)."""
-    kernel = h.new_tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])[None, None]
+    keep = inside.to(h.dtype)
     for _ in range(sweeps):
-        neighbours = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="replicate"), kernel)
-        h = torch.where(inside, neighbours + 0.25, torch.zeros_like(h))
+        p = F.pad(h, (1, 1, 1, 1), mode="replicate")
+        total = p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+        h = (total + 1.0).mul_(0.25 * keep)
     return h
 
 
@@ -157,6 +158,11 @@ def inflate_heights(mask: Tensor, inflation: float = INFLATION) -> Tensor:
     return z * (mask > 0.5)
 
 
+def flat_normals(mask: Tensor) -> Tensor:
+    """Normals [B,H,W,3] all facing the viewer."""
+    return mask.new_tensor(FLAT).expand(*mask.shape, 3)
+
+
 def estimate_normals(mask: Tensor) -> tuple[Tensor, Tensor]:
     """(normals [B,H,W,3], heights [B,H,W]) for the masked subject; flat outside the mask."""
     heights = inflate_heights(mask)
@@ -170,3 +176,26 @@ def angular_error_degrees(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
     cosine = (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1).clamp(-1.0, 1.0)
     angles = torch.rad2deg(torch.acos(cosine))
     return torch.stack([angles[i][mask[i] > 0.5].median() for i in range(a.shape[0])])
+
+
+def subject_normals(
+    mask: Tensor,
+    normal_map: Tensor | None = None,
+    depth_map: Tensor | None = None,
+    convention: str = "y_up",
+    relief: float = 0.3,
+) -> tuple[Tensor, Tensor | None]:
+    """(normals [B,H,W,3], heights [B,H,W] or None) of the masked subject at the mask's size:
+    from a user's normal map, else from a depth map, else the pack's silhouette estimate.
+    Heights (for cast shadows) come only from a depth map: the silhouette estimate is convex,
+    so it casts no shadow on the subject, and its discretised rim would only add false ones."""
+    height, width = mask.shape[-2:]
+    if normal_map is not None:
+        return prepare_normal_map(normal_map, mask, height, width, convention), None
+    if depth_map is not None:
+        depth = depth_map if depth_map.ndim == 3 else depth_map[..., :3].float().mean(-1)
+        if tuple(depth.shape[1:3]) != (height, width):
+            depth = _resize(depth[..., None].float(), height, width)[..., 0]
+        heights = heights_from_depth(depth, relief)
+        return normals_from_heights(heights), heights
+    return estimate_normals(mask)[0], None

@@ -58,11 +58,11 @@ def reshade(
 ) -> Reshaded:
     """image [B,H,W,3] 0..1 and mask [B,H,W]: the masked subject re-shaded for `light`.
     normals: the subject's (a user's map, decoded) or None for the pack's estimate; heights
-    (pixels) give cast shadows when `shadows` is on."""
+    (pixels, e.g. from a depth map) give cast shadows when `shadows` is on. The silhouette
+    estimate's heights are convex and cast none on the subject, so they are not passed here."""
     light = light.repeat_to(image.shape[0])
     if normals is None:
-        normals, estimated_heights = estimate_normals(mask)
-        heights = estimated_heights if heights is None else heights
+        normals, _ = estimate_normals(mask)
     region = mask > 0.5
     estimate = estimate_light(image, normals, mask)
     visibility = None

@@ -32,7 +32,17 @@ ARCHITECTURES = {DIFFUSION_UNET: RelightUNet, REGRESSOR: RelightRegressor}
 PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
-CONCAT_CHANNELS = {"masked_image": 3, "mask": 1, "light_map": LIGHT_MAP_CHANNELS, "mode": 1}
+# shading_map: the requested light's shading of the subject's normals (conditioning/shading);
+# a model trained with it gets the re-shaded subject as its masked_image in relight mode.
+# Files without it were trained on the gradient light map alone and run as they did.
+CONCAT_CHANNELS = {
+    "masked_image": 3,
+    "mask": 1,
+    "light_map": LIGHT_MAP_CHANNELS,
+    "mode": 1,
+    "shading_map": 3,
+}
+GRADIENT_CONCAT = ("masked_image", "mask", "light_map", "mode")
 RESIDUALS = ("none", "add", "affine")  # how the x0 head uses the conditioning image
 LIGHT_TERMS = ("elevation", "intensity", "ambient")
 UNET_KEYS = (
@@ -54,7 +64,7 @@ class RelightConfig:
     unet: dict
     prediction: str = "flow"
     modes: tuple[str, ...] = MODES
-    concat: tuple[str, ...] = tuple(CONCAT_CHANNELS)
+    concat: tuple[str, ...] = GRADIENT_CONCAT
     architecture: str = DIFFUSION_UNET
     sampling: dict = field(default_factory=lambda: {"shift": 1.0})
     light_range: dict = field(default_factory=dict)  # what training saw: [low, high] per term
@@ -64,6 +74,11 @@ class RelightConfig:
     @property
     def downscale(self) -> int:
         return downscale_factor(self.unet["stem"], self.unet["channel_mult"])
+
+    @property
+    def shaded(self) -> bool:
+        """Trained on the shading map and re-shaded input (else the gradient light map)."""
+        return "shading_map" in self.concat
 
     @property
     def concat_channels(self) -> int:
@@ -84,10 +99,11 @@ def make_config(
     residual: str = "none",
     light_range: dict | None = None,
     architecture: str = DIFFUSION_UNET,
+    concat: tuple[str, ...] = GRADIENT_CONCAT,
 ) -> RelightConfig:
-    concat = tuple(CONCAT_CHANNELS)
+    concat = tuple(concat)
     unet = {
-        "in_channels": LATENT_CHANNELS + sum(CONCAT_CHANNELS.values()),
+        "in_channels": LATENT_CHANNELS + sum(CONCAT_CHANNELS[name] for name in concat),
         "out_channels": LATENT_CHANNELS,
         "base_channels": base_channels,
         "channel_mult": list(channel_mult),

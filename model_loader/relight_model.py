@@ -88,6 +88,7 @@ def relight_model_info(config: RelightConfig) -> dict:
         "downscale": config.downscale,
         "light_range": dict(config.light_range),
         "ignores_noise": config.architecture == REGRESSOR,
+        "shaded": config.shaded,
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import ComfyExtension, io
 
+from .estimate_light import EstimateLight
+from .estimate_normals import EstimateNormals
 from .light_direction_encode import LightDirectionEncode
 from .load_relight_unet import LoadRelightUNet
 from .mask_conditioning import MaskConditioning
@@ -16,6 +18,8 @@ NODES: list[type[io.ComfyNode]] = [
     MaskConditioning,
     RelightInpaintSampler,
     RelightConditioning,
+    EstimateNormals,
+    EstimateLight,
 ]
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
-from ..sampling.relight_sampling import prepare
+from ..sampling.relight_sampling import LIGHT_MAPS, Geometry, prepare
 from .common import CATEGORY, Light, MaskCond
+from .geometry_inputs import geometry_inputs, image_batch
 
 MODES = ["relight", "fill"]
 
@@ -47,7 +48,28 @@ def optional_inputs() -> list:
             optional=True,
             tooltip="IC-Light fbc only (required there): the background condition image.",
         ),
+        *geometry_inputs(),
+        io.Combo.Input(
+            "light_map",
+            options=list(LIGHT_MAPS),
+            default="shading",
+            optional=True,
+            tooltip="IC-Light fc: what sampling starts from inside the mask. shading: the "
+            "subject's normals shaded by the light (any direction, follows its shape); "
+            "iclight_gradient: the official demo's flat ramp across the image. fbc takes its "
+            "light from the background; the pack's own model always gets the shading.",
+        ),
     ]
+
+
+def make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map) -> Geometry:
+    batch = mask_cond.batch_size
+    return Geometry(
+        normal_map=image_batch("normal_map", normal_map, batch),
+        depth_map=image_batch("depth_map", depth_map, batch),
+        convention=normal_convention,
+        light_map=light_map,
+    )
 
 
 class RelightConditioning(io.ComfyNode):
@@ -83,8 +105,23 @@ class RelightConditioning(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, model, vae, mask_cond, light, mode, positive=None, negative=None, background=None
+        cls,
+        model,
+        vae,
+        mask_cond,
+        light,
+        mode,
+        positive=None,
+        negative=None,
+        background=None,
+        normal_map=None,
+        depth_map=None,
+        normal_convention="y_up",
+        light_map="shading",
     ) -> io.NodeOutput:
-        prepared = prepare(model, vae, mask_cond, light, mode, positive, negative, background)
+        geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
+        prepared = prepare(
+            model, vae, mask_cond, light, mode, positive, negative, background, geometry
+        )
         latent = {"samples": prepared.latent_image, "noise_mask": prepared.noise_mask[:, None]}
         return io.NodeOutput(prepared.positive, prepared.negative, latent)

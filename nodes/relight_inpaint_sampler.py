@@ -5,9 +5,10 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
+from ..conditioning.composite import resize_image
 from ..sampling.relight_sampling import finish, prepare, sample
 from .common import CATEGORY
-from .relight_conditioning import optional_inputs, shared_inputs
+from .relight_conditioning import make_geometry, optional_inputs, shared_inputs
 
 
 class RelightInpaintSampler(io.ComfyNode):
@@ -81,6 +82,11 @@ class RelightInpaintSampler(io.ComfyNode):
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The result at the input's size."),
                 io.Latent.Output(display_name="latent", tooltip="The sampled latent."),
+                io.Image.Output(
+                    display_name="shading",
+                    tooltip="What the model was told about the light: the subject's normals "
+                    "shaded by it (IC-Light fc: its starting light image), at the input's size.",
+                ),
             ],
         )
 
@@ -101,9 +107,18 @@ class RelightInpaintSampler(io.ComfyNode):
         positive=None,
         negative=None,
         background=None,
+        normal_map=None,
+        depth_map=None,
+        normal_convention="y_up",
+        light_map="shading",
     ) -> io.NodeOutput:
-        prepared = prepare(model, vae, mask_cond, light, mode, positive, negative, background)
+        geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
+        prepared = prepare(
+            model, vae, mask_cond, light, mode, positive, negative, background, geometry
+        )
+        shading = resize_image(prepared.shading, *mask_cond.image.shape[1:3])
         if mask_cond.is_empty or denoise == 0:
-            return io.NodeOutput(mask_cond.image[..., :3], {"samples": prepared.latent_image})
+            latent = {"samples": prepared.latent_image}
+            return io.NodeOutput(mask_cond.image[..., :3], latent, shading)
         samples = sample(model, prepared, seed, steps, cfg, sampler_name, scheduler, denoise)
-        return io.NodeOutput(finish(vae, samples, mask_cond), {"samples": samples})
+        return io.NodeOutput(finish(vae, samples, mask_cond), {"samples": samples}, shading)

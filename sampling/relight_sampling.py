@@ -18,8 +18,10 @@ import latent_preview
 import torch
 
 from ..conditioning.composite import composite, resize_image, resize_to_multiple
-from ..conditioning.light import Light, angles_from_direction, light_gradient
+from ..conditioning.light import Light, angles_from_direction
 from ..conditioning.mask import MaskedImage, resize_mask
+from ..conditioning.normals import subject_normals
+from ..conditioning.shading import iclight_ramp, shading_map
 from ..model_loader.relight_model import model_info
 from .spatial import (
     blend_latents,
@@ -27,6 +29,7 @@ from .spatial import (
     foreground_on_grey,
     model_image,
     relight_concat,
+    shaded_inputs,
     start_image,
     without_light,
 )
@@ -35,6 +38,17 @@ IC_LIGHT_MULTIPLE = 64  # SD1.5: VAE 8x, UNet 3 downsamplings
 MAX_SIDE = 8192
 MAX_MEGAPIXELS = 16.8  # 4096 x 4096: refused above this (memory), not tiled
 EMPTY_CONTEXT_DIM = 8
+LIGHT_MAPS = ("shading", "iclight_gradient")  # what IC-Light fc starts from inside the mask
+
+
+@dataclass
+class Geometry:
+    """The subject's shape, as the user gave it or the pack estimates it."""
+
+    normal_map: torch.Tensor | None = None  # IMAGE, RGB = (n + 1) / 2
+    depth_map: torch.Tensor | None = None  # IMAGE or MASK, white = near
+    convention: str = "y_up"
+    light_map: str = "shading"  # IC-Light fc's start: the shading or the official ramp
 
 
 @dataclass
@@ -43,6 +57,7 @@ class Prepared:
     negative: list
     latent_image: torch.Tensor
     noise_mask: torch.Tensor  # [B, h, w] at the model's pixel size
+    shading: torch.Tensor  # [B, h, w, 3] 0..1: the light map the model was told, for preview
 
 
 def require_info(model) -> dict:
@@ -116,9 +131,13 @@ def prepare(
     positive: list | None = None,
     negative: list | None = None,
     background: torch.Tensor | None = None,
+    geometry: Geometry | None = None,
 ) -> Prepared:
     info = require_info(model)
     check_mode(info, mode)
+    geometry = geometry or Geometry()
+    if geometry.light_map not in LIGHT_MAPS:
+        raise ValueError(f"light_map: expected one of {LIGHT_MAPS}, got {geometry.light_map!r}")
     light = light.repeat_to(masked.batch_size)
     for warning in light_range_warnings(info, light):
         logging.warning("Relight Inpaint: %s", warning)
@@ -126,27 +145,44 @@ def prepare(
     h, w = model_size(height, width, size_multiple(info))
     image = resize_image(masked.image, h, w)
     mask = resize_mask(masked.mask, h, w)
+    normals, heights = subject_normals(
+        mask, geometry.normal_map, geometry.depth_map, geometry.convention
+    )
     if info["kind"] == "relight":
-        return _prepare_relight(info, vae, image, mask, light, mode)
-    return _prepare_iclight(model, info, vae, image, mask, light, positive, negative, background)
+        return _prepare_relight(info, vae, image, mask, light, mode, normals, heights)
+    return _prepare_iclight(
+        model, info, vae, image, mask, light, positive, negative, background, normals, geometry
+    )
 
 
-def _prepare_relight(info, vae, image, mask, light, mode) -> Prepared:
-    pixels = model_image(image, mask, mode)  # for fill: the push-pull pre-fill, computed once
-    lit = relight_concat(image, mask, light, mode, info["concat"], pixels)
+def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> Prepared:
+    prefilled = model_image(image, mask, mode)  # fill: the push-pull pre-fill, computed once
+    if info.get("shaded"):
+        pixels, shading = shaded_inputs(image, mask, light, mode, normals, heights, prefilled)
+    else:  # trained on the gradient light map: runs as it always did
+        pixels, shading = prefilled, shading_map(normals, light)
+    lit = relight_concat(image, mask, light, mode, info["concat"], pixels, shading)
     # The unconditional branch sees no light: cfg > 1 then pushes toward the requested light.
     unlit = without_light(lit, info["concat"])
     return Prepared(
         positive=with_concat(empty_conditioning(), lit),
         negative=with_concat(empty_conditioning(), unlit),
         # denoise < 1 starts from this: for fill, the pre-filled hole rather than the object
-        latent_image=vae.encode(start_image(image, mask, mode, pixels)),
+        latent_image=vae.encode(start_image(image, mask, mode, prefilled)),
         noise_mask=mask,
+        shading=shading.clamp(0.0, 1.0),
     )
 
 
+def iclight_start(light: Light, normals, image, light_map: str) -> torch.Tensor:
+    """IC-Light fc's light image: the subject's shading, or the official flat ramp."""
+    if light_map == "iclight_gradient":
+        return iclight_ramp(light.repeat_to(image.shape[0]), *image.shape[1:3])
+    return shading_map(normals, light).clamp(0.0, 1.0)
+
+
 def _prepare_iclight(
-    model, info, vae, image, mask, light, positive, negative, background
+    model, info, vae, image, mask, light, positive, negative, background, normals, geometry
 ) -> Prepared:
     if positive is None or negative is None:
         missing = "positive" if positive is None else "negative"
@@ -159,13 +195,18 @@ def _prepare_iclight(
         bg = resize_image(background[..., :3], *image.shape[1:3])
         concat.append(process_in(vae.encode(comfy.utils.repeat_to_batch_size(bg, image.shape[0]))))
     concat = torch.cat(concat, dim=1)
-    original = vae.encode(image)
-    lit_start = vae.encode(light_gradient(light, *image.shape[1:3]))
+    original = vae.encode(image[..., :3])
+    light_image = iclight_start(light, normals, image, geometry.light_map)
+    if info["variant"] == "fbc":  # as the official fbc: the light comes from the background
+        start = original
+    else:
+        start = blend_latents(original, vae.encode(light_image), mask)
     return Prepared(
         positive=with_concat(positive, concat),
         negative=with_concat(negative, concat),
-        latent_image=blend_latents(original, lit_start, mask),
+        latent_image=start,
         noise_mask=mask,
+        shading=light_image,
     )
 
 

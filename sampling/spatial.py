@@ -1,7 +1,9 @@
 """The spatial conditioning each model kind gets, as plain torch (channels-first tensors).
 
 - The pack's model: `c_concat` = the image (-1..1; for fill, the hole pre-filled from its
-  border) + mask + light map + mode flag.
+  border) + mask + light map + mode flag; a shading model (`shading_map` in its config) also
+  gets the shading map of the subject's normals, and in relight mode its image channels hold the
+  subject already re-shaded for the light (conditioning/reshade): it refines that.
 - IC-Light: the foreground on a grey matte (fc), plus a background (fbc), as latents; the
   light enters as the starting latent (a light gradient image), the way IC-Light was trained.
 """
@@ -11,8 +13,13 @@ from __future__ import annotations
 import torch
 
 from ..conditioning.light import Light, light_map_channels
+from ..conditioning.normals import FLAT
 from ..conditioning.prefill import push_pull_fill
+from ..conditioning.reshade import reshade
+from ..conditioning.shading import shading_map
 from ..model_loader.relight_format import CONCAT_CHANNELS
+
+SHADED_CHANNELS = ("light_map", "shading_map")  # zeroed together for the unconditional branch
 
 
 def model_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
@@ -23,6 +30,27 @@ def model_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Ten
         return pixels
     hard = (mask > 0.5).to(pixels.dtype)[:, None]
     return push_pull_fill(pixels, 1.0 - hard)
+
+
+def shaded_inputs(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    light: Light,
+    mode: str,
+    normals: torch.Tensor,
+    heights: torch.Tensor | None = None,
+    prefilled: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image channels [B,3,H,W] in -1..1, shading map [B,H,W,3]) for a shading model.
+    relight: the subject re-shaded for `light` with `normals`, and their shading; fill: the
+    pre-filled hole (`prefilled`, when the caller has it), and the light's shading of flat
+    ground (the hole has no subject)."""
+    if mode == "fill":
+        flat = normals.new_tensor(FLAT).expand_as(normals)
+        pixels = model_image(image, mask, mode) if prefilled is None else prefilled
+        return pixels, shading_map(flat, light)
+    relit = reshade(image[..., :3], mask, light, normals, heights)
+    return relit.image.movedim(-1, 1) * 2.0 - 1.0, relit.shading
 
 
 def start_image(
@@ -44,33 +72,45 @@ def relight_concat(
     mode: str,
     concat: list[str],
     pixels: torch.Tensor | None = None,
+    shading: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[B, C, H, W] conditioning for the pack's model. image [B,H,W,3] 0..1, mask [B,H,W];
-    pixels: model_image(image, mask, mode), when the caller has it already."""
+    pixels: model_image(image, mask, mode) (a shading model: shaded_inputs' image), when the
+    caller has it; shading: shaded_inputs' shading map, needed when concat has shading_map."""
     batch, height, width, _ = image.shape
     if pixels is None:
         pixels = model_image(image, mask, mode)
+    if "shading_map" in concat and shading is None:
+        raise ValueError("shading: this model needs the shading map of the subject's normals")
     parts = {
         "masked_image": pixels,
         "mask": mask[:, None].to(pixels.dtype),
         "mode": torch.full(
             (batch, 1, height, width), 1.0 if mode == "fill" else 0.0, device=pixels.device
         ),
-        "light_map": light_map_channels(light, height, width),
+        "light_map": lambda: light_map_channels(light, height, width),
+        "shading_map": lambda: shading.movedim(-1, 1),
     }
-    return torch.cat([parts[name].to(pixels) for name in concat], dim=1)
+    return torch.cat([_part(parts[name]).to(pixels) for name in concat], dim=1)
 
 
-def light_map_slice(concat: list[str]) -> slice:
-    """Where the light map lies among the conditioning channels of `concat`."""
-    start = sum(CONCAT_CHANNELS[name] for name in concat[: concat.index("light_map")])
-    return slice(start, start + CONCAT_CHANNELS["light_map"])
+def _part(value):
+    return value() if callable(value) else value
+
+
+def channel_slice(concat: list[str], name: str = "light_map") -> slice:
+    """Where the channels `name` lie among the conditioning channels of `concat`."""
+    start = sum(CONCAT_CHANNELS[n] for n in concat[: concat.index(name)])
+    return slice(start, start + CONCAT_CHANNELS[name])
 
 
 def without_light(condition: torch.Tensor, concat: list[str]) -> torch.Tensor:
-    """The conditioning with its light map zeroed: the unconditional branch of light guidance."""
+    """The conditioning with its light channels (light map, shading map) zeroed: the
+    unconditional branch of light guidance."""
     unlit = condition.clone()
-    unlit[:, light_map_slice(concat)] = 0.0
+    for name in SHADED_CHANNELS:
+        if name in concat:
+            unlit[:, channel_slice(concat, name)] = 0.0
     return unlit
 
 

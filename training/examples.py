@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from ..conditioning.light import Light
-from ..sampling.spatial import relight_concat, without_light
+from ..conditioning.normals import estimate_normals, flat_normals
+from ..sampling.spatial import relight_concat, shaded_inputs, without_light
 from .render import render_sample
 
 RELIGHT_SHARE = 0.7  # fill learns little beyond the pre-fill; relight needs the steps
@@ -165,9 +166,23 @@ def make_batch(
     turns = int(torch.randint(0, 4, (1,), generator=generator))
     flip = bool(torch.randint(0, 2, (1,), generator=generator))
     (image, answer, mask), light = augment([image, answer, mask], light, turns, flip)
+    light_obj = as_light(light)
+    if "shading_map" in concat:
+        # geometry of the whole rendered crop, as the sampler sees the whole image; then the
+        # window is cut from the finished conditioning
+        # the silhouette estimate is convex (no cast shadows on the subject); fill needs none
+        normals = estimate_normals(mask)[0] if mode == "relight" else flat_normals(mask)
+        pixels, shading = shaded_inputs(image, mask, light_obj, mode, normals)
+        condition = relight_concat(image, mask, light_obj, mode, concat, pixels, shading)
+        if crop is not None and crop < image.shape[1]:
+            channels_last = condition.movedim(1, -1)
+            image, answer, mask, channels_last = random_crop(
+                [image, answer, mask, channels_last], crop, generator
+            )
+            condition = channels_last.movedim(-1, 1)
+        return Batch(answer.movedim(-1, 1) * 2.0 - 1.0, condition, mask[:, None], light_obj)
     if crop is not None and crop < image.shape[1]:
         image, answer, mask = random_crop([image, answer, mask], crop, generator)
-    light_obj = as_light(light)
     condition = relight_concat(image, mask, light_obj, mode, concat)
     return Batch(
         target=answer.movedim(-1, 1) * 2.0 - 1.0,

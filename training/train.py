@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from ..model_loader.relight_format import (  # noqa: E402
+    CONCAT_CHANNELS,
     REGRESSOR,
     RelightConfig,
     build_network,
@@ -57,6 +58,7 @@ VALIDATION_SEED_BASE = 10_000_000  # the benchmark's held-out scenes start at 20
 def model_config() -> RelightConfig:
     return make_config(
         architecture=REGRESSOR,
+        concat=tuple(CONCAT_CHANNELS),  # with the shading map: it refines a re-shaded subject
         base_channels=16,
         channel_mult=(1, 2, 4, 8, 12),
         num_blocks=1,

@@ -54,7 +54,7 @@ def sample(model, vae, mode="relight", positive=None, negative=None, background=
     light, _ = LightDirectionEncode.execute(
         "left", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff"
     ).result
-    out, _ = RelightInpaintSampler.execute(
+    out, _, shading = RelightInpaintSampler.execute(
         model,
         vae,
         masked,
@@ -70,6 +70,7 @@ def sample(model, vae, mode="relight", positive=None, negative=None, background=
         negative=negative,
         background=background,
     ).result
+    assert shading.shape == image.shape  # the light image it started from, at the input's size
     return image, final, out
 
 
@@ -164,9 +165,8 @@ def test_iclight_image_too_small_says_it_needs_64_px(models_dir, sd15):
         sample(model, vae, positive=cond, negative=cond, size=48)
 
 
-def test_iclight_starts_from_the_light_gradient_inside_the_mask(models_dir, sd15):
-    from relight_inpaint.conditioning.light import light_gradient
-    from relight_inpaint.sampling.relight_sampling import prepare
+def _iclight_start(models_dir, sd15, light_map: str):
+    from relight_inpaint.sampling.relight_sampling import Geometry, prepare
 
     base, vae = sd15
     model, _ = LoadRelightUNet.execute(
@@ -180,8 +180,27 @@ def test_iclight_starts_from_the_light_gradient_inside_the_mask(models_dir, sd15
         "right", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff"
     ).result
     cond = conditioning(base)
-    prepared = prepare(model, vae, masked, light, "relight", cond, cond)
-    lit = vae.encode(light_gradient(light, 64, 64))
+    geometry = Geometry(light_map=light_map)
+    prepared = prepare(model, vae, masked, light, "relight", cond, cond, geometry=geometry)
     original = vae.encode(image)
-    assert torch.allclose(prepared.latent_image[..., 5:], lit[..., 5:])
     assert torch.allclose(prepared.latent_image[..., :3], original[..., :3])
+    return prepared, light, mask, vae
+
+
+def test_iclight_starts_from_the_official_ramp_inside_the_mask(models_dir, sd15):
+    from relight_inpaint.conditioning.shading import iclight_ramp
+
+    prepared, light, _, vae = _iclight_start(models_dir, sd15, "iclight_gradient")
+    lit = vae.encode(iclight_ramp(light, 64, 64))
+    assert torch.allclose(prepared.latent_image[..., 5:], lit[..., 5:])
+
+
+def test_iclight_starts_from_the_subjects_shading_inside_the_mask(models_dir, sd15):
+    from relight_inpaint.conditioning.normals import estimate_normals
+    from relight_inpaint.conditioning.shading import shading_map
+
+    prepared, light, mask, vae = _iclight_start(models_dir, sd15, "shading")
+    normals, _ = estimate_normals(mask)
+    lit = vae.encode(shading_map(normals, light).clamp(0, 1))
+    assert torch.allclose(prepared.latent_image[..., 5:], lit[..., 5:])
+    assert torch.allclose(prepared.shading, shading_map(normals, light).clamp(0, 1))

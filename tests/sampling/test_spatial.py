@@ -2,12 +2,12 @@
 
 import torch
 
-from relight_inpaint.sampling.spatial import light_map_slice, without_light
+from relight_inpaint.sampling.spatial import channel_slice, without_light
 
 
 def test_without_light_zeroes_exactly_the_light_map_channels():
     concat = ["masked_image", "mask", "light_map", "mode"]
-    assert light_map_slice(concat) == slice(4, 13)
+    assert channel_slice(concat) == slice(4, 13)
     condition = torch.rand(2, 14, 4, 4) + 0.1
     unlit = without_light(condition, concat)
     assert unlit[:, 4:13].abs().max() == 0

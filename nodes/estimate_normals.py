@@ -1,0 +1,62 @@
+"""EstimateNormals: the subject's normal map, from the mask's silhouette or a depth map."""
+
+from __future__ import annotations
+
+import torch
+from comfy_api.v0_0_2 import io
+
+from ..conditioning.mask import resize_mask
+from ..conditioning.normals import CONVENTIONS, encode_normal_map, subject_normals
+from .common import CATEGORY
+from .geometry_inputs import CONVENTION_TIP, DEPTH_MAP_TIP, image_batch
+
+
+class EstimateNormals(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="EstimateNormals",
+            display_name="Estimate Normals",
+            category=CATEGORY,
+            description=(
+                "The subject's surface normals as a normal map (RGB = (n + 1) / 2; x right, y "
+                "up, z toward the viewer). Without a depth map the shape is inflated from the "
+                "mask's silhouette: round where the outline is round, facing sideways at the "
+                "outline, as the sampler does when no normal map is connected. Feed it to the "
+                "sampler's normal_map to see or edit what it uses; any estimator's normal map "
+                "(DSINE, BAE, Marigold, Lotus) can take its place."
+            ),
+            inputs=[
+                io.Image.Input("image", tooltip="The photo (sets the size and batch)."),
+                io.Mask.Input("mask", tooltip="The subject (white). Outside it the map is flat."),
+                io.Image.Input("depth_map", optional=True, tooltip=DEPTH_MAP_TIP),
+                io.Combo.Input(
+                    "normal_convention",
+                    options=list(CONVENTIONS),
+                    default="y_up",
+                    optional=True,
+                    tooltip="How to store y in the output. " + CONVENTION_TIP,
+                ),
+            ],
+            outputs=[
+                io.Image.Output(display_name="normal_map", tooltip="RGB = (n + 1) / 2."),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        depth_map: torch.Tensor | None = None,
+        normal_convention: str = "y_up",
+    ) -> io.NodeOutput:
+        batch, height, width = image.shape[:3]
+        if mask.ndim == 2:
+            mask = mask[None]
+        if mask.shape[0] not in (1, batch):
+            raise ValueError(f"mask: {mask.shape[0]} masks for {batch} images; give 1 or {batch}")
+        mask = resize_mask(mask, height, width).expand(batch, -1, -1)
+        depth = image_batch("depth_map", depth_map, batch)
+        normals, _ = subject_normals(mask, depth_map=depth)
+        return io.NodeOutput(encode_normal_map(normals, normal_convention))

@@ -1,0 +1,94 @@
+"""A shading model (shading_map in its config): it gets the re-shaded subject and the shading
+map of the subject's normals; files trained on the gradient light map run as before."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
+
+from relight_inpaint.conditioning.light import direction_from_angles, make_light
+from relight_inpaint.conditioning.mask import prepare_masked_image
+from relight_inpaint.conditioning.normals import encode_normal_map, estimate_normals
+from relight_inpaint.conditioning.reshade import reshade
+from relight_inpaint.model_loader.relight_format import CONCAT_CHANNELS
+from relight_inpaint.sampling.relight_sampling import Geometry, finish, prepare, sample
+
+SHADED = tuple(CONCAT_CHANNELS)
+
+
+@pytest.fixture(scope="module")
+def shaded():
+    return tiny_relight_model(concat=SHADED, **REGRESSOR_OPTIONS)
+
+
+def scene(height=32, width=48):
+    image = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(2)) * 0.5
+    mask = torch.zeros(1, height, width)
+    mask[:, 8:24, 12:36] = 1.0
+    return prepare_masked_image(image, mask, 0, 0)
+
+
+def light(azimuth=30.0):
+    return make_light(direction_from_angles(azimuth, 40.0))
+
+
+def test_model_info_says_shaded(shaded):
+    assert shaded[0].model_options["relight_inpaint"]["shaded"] is True
+    old, _ = tiny_relight_model()
+    assert old.model_options["relight_inpaint"]["shaded"] is False
+
+
+def test_relight_conditioning_is_the_reshaded_subject_and_its_shading(shaded):
+    model, vae = shaded
+    masked = scene()
+    prepared = prepare(model, vae, masked, light(), "relight")
+    concat = prepared.positive[0][1]["noise_concat"]
+    assert concat.shape[1] == sum(CONCAT_CHANNELS.values())
+    expected = reshade(masked.image, masked.mask, light())
+    assert torch.allclose(concat[:, :3], expected.image.movedim(-1, 1) * 2 - 1, atol=1e-6)
+    assert torch.allclose(concat[:, -3:], expected.shading.movedim(-1, 1), atol=1e-6)
+    unlit = prepared.negative[0][1]["noise_concat"]
+    assert unlit[:, -3:].abs().max() == 0 and unlit[:, 4:13].abs().max() == 0
+    assert torch.allclose(prepared.shading, expected.shading.clamp(0, 1))
+
+
+def test_a_users_normal_map_replaces_the_estimate(shaded):
+    model, vae = shaded
+    masked = scene()
+    normals, _ = estimate_normals(masked.mask)
+    tilted = torch.nn.functional.normalize(normals + torch.tensor([0.8, 0.0, 0.0]), dim=-1)
+    own = prepare(model, vae, masked, light(), "relight")
+    given = prepare(
+        model, vae, masked, light(), "relight", geometry=Geometry(encode_normal_map(tilted))
+    )
+    assert not torch.allclose(own.shading, given.shading)
+    with pytest.raises(ValueError, match="^normal_map: inside the mask"):
+        grey = torch.full_like(masked.image, 0.5)
+        prepare(model, vae, masked, light(), "relight", geometry=Geometry(grey))
+
+
+def test_shaded_model_samples_and_keeps_the_outside_exact(shaded):
+    model, vae = shaded
+    masked = scene()
+    for mode in ("relight", "fill"):
+        prepared = prepare(model, vae, masked, light(), mode)
+        out = finish(vae, sample(model, prepared, 0, 1, 1.0, "euler", "simple", 1.0), masked)
+        outside = masked.mask == 0
+        assert torch.equal(out[outside], masked.image[outside])
+        assert torch.isfinite(out).all()
+
+
+def test_gradient_model_gets_the_same_conditioning_as_before(shaded):
+    """Older files (trained on the gradient light map) see exactly the channels they did."""
+    from relight_inpaint.sampling.spatial import model_image, relight_concat
+
+    model, vae = tiny_relight_model()
+    masked = scene()
+    prepared = prepare(model, vae, masked, light(), "relight")
+    concat = prepared.positive[0][1]["noise_concat"]
+    expected = relight_concat(
+        masked.image, masked.mask, light(), "relight", ["masked_image", "mask", "light_map", "mode"]
+    )
+    assert torch.equal(concat, expected)
+    assert torch.equal(concat[:, :3], model_image(masked.image, masked.mask, "relight"))
