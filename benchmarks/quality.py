@@ -1,6 +1,7 @@
 """Quality and speed of the pack's default model, through the `relight` CLI on a real host.
 
   .venv/bin/python -P benchmarks/quality.py [--scenes 200] [--model relight_default.safetensors]
+                                            [--baseline-model relight_gradient_v1.safetensors]
                                             [--steps N (default: the workflow's, 1)]
 
 Held-out procedural scenes (seeds never used in training) at 256x256, each with ground truth:
@@ -9,9 +10,15 @@ Held-out procedural scenes (seeds never used in training) at 256x256, each with 
   and with the light map zeroed (cfg 0: the model's unconditional branch).
 - fill: the target and its shadow masked; the answer is the scene without them. Baselines: the
   input unchanged, OpenCV's Telea, and the push-pull pre-fill the model starts from.
-Prints a table, writes PNG grids (held-out examples; the bundled photo under four lights) to
---out-dir, and measures seconds per 512x512 image (model loaded; at the run's steps and at 20) and
-the host's peak RSS.
+Every method runs in the same call: the model, the baseline model (the previous default, trained
+on the gradient light map) through the same CLI, and in-process the pipeline with its refiner off
+(re-shading with the pack's estimated normals and light) and, as a reference only, re-shading
+with the renderer's true normals. The pack's pipeline never sees true normals.
+Colour kept under a white light: the bundled photo and scikit-image's astronaut (a colour
+portrait) relit from four directions; the median rg-chromaticity shift inside the mask.
+Prints tables, writes PNG grids (held-out examples; both photos under four lights) to --out-dir,
+and measures seconds per 512x512 image for both models (model loaded; at the run's steps and at
+20) and the host's peak RSS.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..conditioning.light import Light  # noqa: E402
+from ..conditioning.normals import angular_error_degrees, estimate_normals  # noqa: E402
+from ..conditioning.reshade import reshade  # noqa: E402
 from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
 from ..host.workflow import (  # noqa: E402
     apply_options,
@@ -50,6 +60,9 @@ REPO = Path(__file__).resolve().parents[1]
 HELD_OUT_SEED_BASE = 20_000_000  # training uses 0.., validation 10_000_000..
 SIZE = 256
 MASK_GROW = 2
+PHOTO_AZIMUTHS = (0, 90, 180, 270)
+DARK, CLIPPED = 0.05, 0.95  # colour shift: pixels neither dark nor clipped
+ASTRONAUT_HEAD = (226, 105, 75, 100)  # ellipse centre x, y and radii over hair and face (px)
 
 
 @dataclass
@@ -139,10 +152,15 @@ def save_png(path: Path, image: np.ndarray) -> None:
 
 
 def write_manifest(
-    cases: list[Case], lights: list[dict], folder: Path, model: str, steps: int | None = None
+    cases: list[Case],
+    lights: list[dict],
+    folder: Path,
+    model: str,
+    steps: int | None = None,
+    baseline: str | None = None,
 ) -> Path:
-    """One line per run: the model as asked, and with the light map zeroed (cfg 0).
-    `steps` None keeps the workflow's default, as the CLI would."""
+    """One line per run: the model as asked, with the light map zeroed (cfg 0), and the baseline
+    model. `steps` None keeps the workflow's default, as the CLI would."""
     lines = []
     for index, (case, light) in enumerate(zip(cases, lights, strict=True)):
         stem = f"{index:04d}_{case.name}"
@@ -163,6 +181,8 @@ def write_manifest(
         lines.append({**base, "out": f"{stem}_model.png"})
         if case.name == "relight":
             lines.append({**base, "cfg": 0.0, "out": f"{stem}_nolight.png"})
+        if baseline is not None:
+            lines.append({**base, "model": baseline, "out": f"{stem}_previous.png"})
     return write_manifest_lines(folder / "manifest.jsonl", lines)
 
 
@@ -204,6 +224,31 @@ def prefill(case: Case) -> np.ndarray:
     return start_image(image, mask, "fill")[0].numpy()
 
 
+def as_light(light: dict) -> Light:
+    return Light(
+        direction=torch.tensor(np.asarray(light["direction"], np.float32))[None],
+        intensity=torch.tensor([float(light["intensity"])]),
+        ambient=torch.tensor([float(light["ambient"])]),
+        color=torch.tensor(np.asarray(light["color"], np.float32))[None],
+    )
+
+
+def reshaded(case: Case, light: dict, true_normals: bool = False) -> np.ndarray:
+    """The pipeline with its refiner off: re-shading with the pack's estimated normals and light
+    (true_normals: the renderer's, a reference no user has)."""
+    image = torch.from_numpy(case.input)[None].float()
+    mask = torch.from_numpy(case.mask)[None].float()
+    normals = torch.from_numpy(case.normals)[None] if true_normals else None
+    return reshade(image, mask, as_light(light), normals).image[0].numpy()
+
+
+def normals_error(case: Case) -> float:
+    """Median angle of the pack's silhouette normals from the renderer's, on the object."""
+    estimate, _ = estimate_normals(torch.from_numpy(case.mask)[None].float())
+    target = torch.from_numpy(case.target)[None]
+    return float(angular_error_degrees(estimate, torch.from_numpy(case.normals)[None], target)[0])
+
+
 def light_error(case: Case, image: np.ndarray) -> float | None:
     """Angle between the light the target shows (on its eroded mask) and the request."""
     fitted = fit_light_direction(image, case.albedo, case.normals, case.target)
@@ -227,12 +272,14 @@ def score(cases: list[Case]) -> list[tuple[str, str, str, str, str, str]]:
     for case in cases:
         by_task.setdefault(case.name, []).append(case)
     for task, group in by_task.items():
-        methods = ["model", "input"] + (["nolight"] if task == "relight" else [])
-        methods += ["telea", "prefill"] if task == "fill" else []
+        methods = ["model", "previous", "input"] + (["nolight"] if task == "relight" else [])
+        methods += ["telea", "prefill"] if task == "fill" else ["refiner_off", "true_normals"]
         methods += ["truth"] if task != "fill" else []
         for method in methods:
             psnr, ssim, angles = [], [], []
             for case in group:
+                if method not in case.outputs and method != "truth":
+                    continue
                 image = case.truth if method == "truth" else case.outputs[method]
                 if method != "truth":
                     psnr.append(masked_psnr(image, case.truth, case.mask))
@@ -280,30 +327,69 @@ def speed_512(url: str, model: str, steps: int, runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def photo_grid(url: str, model: str, folder: Path) -> np.ndarray:
-    photo = REPO / "assets" / "relight_demo_photo.png"
-    mask = REPO / "assets" / "relight_demo_mask.png"
+def astronaut_files(folder: Path) -> tuple[Path, Path]:
+    """scikit-image's astronaut (public domain) and an ellipse over her head, as PNG files."""
+    from skimage.data import astronaut
+
+    image = astronaut()
+    rows, cols = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    cx, cy, rx, ry = ASTRONAUT_HEAD
+    head = ((cols - cx) / rx) ** 2 + ((rows - cy) / ry) ** 2 < 1.0
+    save_png(folder / "astronaut.png", image / 255.0)
+    save_png(folder / "astronaut_mask.png", np.repeat(head[..., None], 3, axis=2).astype(float))
+    return folder / "astronaut.png", folder / "astronaut_mask.png"
+
+
+PHOTOS = {
+    "photo": (REPO / "assets" / "relight_demo_photo.png", REPO / "assets" / "relight_demo_mask.png")
+}
+
+
+def colour_shift(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
+    """Median rg-chromaticity change inside the mask over pixels neither dark nor clipped."""
+
+    def rg(image: np.ndarray) -> np.ndarray:
+        return image[..., :2] / np.maximum(image.sum(axis=2, keepdims=True), 1e-6)
+
+    usable = mask > 0.5
+    for image in (output, reference):
+        usable &= (image.max(axis=2) > DARK) & (image.max(axis=2) < CLIPPED)
+    return float(np.median(np.linalg.norm(rg(output) - rg(reference), axis=2)[usable]))
+
+
+def photo_runs(url: str, models: dict[str, str], folder: Path) -> dict:
+    """Each photo under four white lights, per model: (grid, median colour shifts)."""
+    photos = {**PHOTOS, "astronaut": astronaut_files(folder)}
     lines = [
         {
-            "image": str(photo),
+            "image": str(image),
             "mask": str(mask),
             "azimuth": az,
             "elevation": 30.0,
             "model": model,
-            "out": f"photo_az{az}.png",
+            "out": f"{name}_{label}_az{az}.png",
         }
-        for az in (0, 90, 180, 270)
+        for name, (image, mask) in photos.items()
+        for label, model in models.items()
+        for az in PHOTO_AZIMUTHS
     ]
     run_batch(write_manifest_lines(folder / "photo_manifest.jsonl", lines), folder, url)
-    outputs = [load_png(folder / line["out"]) for line in lines]
-    original = load_png(photo)
-    return grid([[original, outputs[0], outputs[1]], [original, outputs[2], outputs[3]]])
+    results = {}
+    for name, (image, mask) in photos.items():
+        original, region = load_png(image), load_png(mask)[..., 0]
+        for label in models:
+            outs = [load_png(folder / f"{name}_{label}_az{az}.png") for az in PHOTO_AZIMUTHS]
+            shifts = [colour_shift(out, original, region) for out in outs]
+            picture = grid([[original, outs[0], outs[1]], [original, outs[2], outs[3]]])
+            results[name, label] = (picture, shifts)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=200)
     parser.add_argument("--model", default="relight_default.safetensors")
+    parser.add_argument("--baseline-model", default="relight_gradient_v1.safetensors")
     parser.add_argument("--out-dir", type=Path, default=REPO / "out" / "benchmarks")
     parser.add_argument(
         "--steps", type=int, default=None, help="sampling steps (default: the workflow's)"
@@ -317,33 +403,63 @@ def main() -> None:
         scene_cases, scene_lights = make_cases(HELD_OUT_SEED_BASE + i)
         cases += scene_cases
         lights += [scene_lights[c.name] for c in scene_cases]
-    manifest = write_manifest(cases, lights, folder, args.model, steps)
+    manifest = write_manifest(cases, lights, folder, args.model, steps, args.baseline_model)
+    models = {"model": args.model, "previous": args.baseline_model}
     with start_server() as server:
         run_batch(manifest, folder, server.url)
-        seconds_512 = {n: speed_512(server.url, args.model, n) for n in sorted({steps, 20})}
-        photos = photo_grid(server.url, args.model, folder)
+        seconds_512 = {
+            (label, n): speed_512(server.url, name, n)
+            for label, name in models.items()
+            for n in sorted({steps, 20})
+        }
+        photos = photo_runs(server.url, models, folder)
         peak_rss = server.peak_rss_bytes()
-    for index, case in enumerate(cases):
-        stem = folder / f"{index:04d}_{case.name}"
-        case.outputs["model"] = load_png(stem.with_name(stem.name + "_model.png"))
-        case.outputs["input"] = case.input
-        if case.name == "relight":
-            case.outputs["nolight"] = load_png(stem.with_name(stem.name + "_nolight.png"))
-        if case.name == "fill":
-            case.outputs["telea"] = telea(case)
-            case.outputs["prefill"] = prefill(case)
+    for index, (case, light) in enumerate(zip(cases, lights, strict=True)):
+        collect_outputs(folder / f"{index:04d}_{case.name}", case, light)
     rows = score(cases)
-    print(f"{args.scenes} held-out scenes at {SIZE}x{SIZE}, model {args.model}, {steps} steps")
-    print(f"{'task':<10}{'method':<10}{'PSNR':>8}{'SSIM':>8}{'angle p50':>11}{'p90':>8}")
+    print(f"{args.scenes} held-out scenes at {SIZE}x{SIZE}, model {args.model}, {steps} steps; ")
+    print(f"previous = {args.baseline_model}; refiner_off and true_normals run in-process")
+    print(f"{'task':<10}{'method':<14}{'PSNR':>8}{'SSIM':>8}{'angle p50':>11}{'p90':>8}")
     for task, method, psnr, ssim, p50, p90 in rows:
-        print(f"{task:<10}{method:<10}{psnr:>8}{ssim:>8}{p50:>11}{p90:>8}")
-    for n, seconds in seconds_512.items():
-        print(f"speed 512x512, {n} steps, model loaded: {seconds:.2f} s/image")
+        print(f"{task:<10}{method:<14}{psnr:>8}{ssim:>8}{p50:>11}{p90:>8}")
+    curved = [c for c in cases if c.name == "relight" and c.curved]
+    print(
+        f"normals (silhouette estimate vs renderer), median over {len(curved)} curved objects: "
+        f"{statistics.median(normals_error(c) for c in curved):.1f} deg"
+    )
+    print("colour kept under a white light: median rg-chromaticity shift inside the mask")
+    for (name, label), (_, shifts) in photos.items():
+        print(
+            f"  {name:<10}{label:<10}"
+            + "  ".join(f"az {a}: {v:.4f}" for a, v in zip(PHOTO_AZIMUTHS, shifts, strict=True))
+        )
+    for (label, n), seconds in seconds_512.items():
+        ratio = seconds / seconds_512["previous", n]
+        print(
+            f"speed 512x512, {label}, {n} steps, model loaded: {seconds:.2f} s/image "
+            f"({ratio:.2f}x the previous default)"
+        )
     print(f"host peak RSS: {peak_rss / 2**30:.2f} GiB")
-    examples = [[c.input, c.outputs["model"], c.truth] for c in cases[:12]]
+    examples = [[c.input, c.outputs["model"], c.outputs["previous"], c.truth] for c in cases[:12]]
     save_png(folder / "heldout_grid.png", grid(examples))
-    save_png(folder / "photo_grid.png", photos)
-    print(f"grids: {folder / 'heldout_grid.png'}, {folder / 'photo_grid.png'}")
+    for (name, label), (picture, _) in photos.items():
+        save_png(folder / f"{name}_{label}_grid.png", picture)
+    print(f"grids: {folder}")
+
+
+def collect_outputs(stem: Path, case: Case, light: dict) -> None:
+    def output(suffix: str) -> np.ndarray:
+        return load_png(stem.with_name(f"{stem.name}_{suffix}.png"))
+
+    case.outputs.update(model=output("model"), previous=output("previous"), input=case.input)
+    if case.name == "relight":
+        case.outputs["nolight"] = output("nolight")
+    if case.name == "fill":
+        case.outputs["telea"] = telea(case)
+        case.outputs["prefill"] = prefill(case)
+    else:
+        case.outputs["refiner_off"] = reshaded(case, light)
+        case.outputs["true_normals"] = reshaded(case, light, true_normals=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,265 @@
+"""Relighting measured against reality: real photos of one subject under known lights.
+
+  .venv/bin/python -P benchmarks/realphotos.py [PHOTOS (default ../shared/realphotos)]
+      [--model relight_default.safetensors] [--baseline-model relight_gradient_v1.safetensors]
+      [--pairs 40] [--out-dir out/realphotos]
+
+Protocol (issue 10): the input is the photo under light A, the request is light B, and the
+answer is compared with the real photo under B inside the subject:
+- masked PSNR after a per-channel gain fit (the absolute exposure of B is not the method's);
+- light error: a Lambertian light fitted to the answer with photometric-stereo normals and
+  albedo (least squares over every photo of the subject), against B; the real photo B's own fit
+  is the metric's floor;
+- colour shift: median rg-chromaticity change from the input, over subject pixels neither dark
+  nor clipped (real photo B against A shows what the light itself does);
+- normals: the pack's silhouette estimate against photometric stereo (median angle).
+Methods in the same run: the input unchanged, the previous default (gradient light map), the
+new pipeline with its refiner off (re-shading with the pack's estimated normals and light) and
+on (the default model), and a Lambertian quotient relight with the photometric-stereo normals
+(what a shading-only method can reach with the true shape). The pack's own pipeline always
+uses its estimated normals and light, never the photometric-stereo ones.
+
+The photos are not the project's (see their README): the benchmark reads them from the folder
+given, writes its pictures outside the repository's tracked files, and is run by hand, not in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: see host/bootstrap.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+    from bootstrap import run_as_pack_module
+
+    __package__ = run_as_pack_module("benchmarks")
+
+import comfy.utils  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ..conditioning.light import Light, make_light  # noqa: E402
+from ..conditioning.mask import prepare_masked_image  # noqa: E402
+from ..conditioning.normals import angular_error_degrees, estimate_normals  # noqa: E402
+from ..conditioning.reshade import reshade  # noqa: E402
+from ..model_loader.relight_model import load_relight_model  # noqa: E402
+from ..sampling.relight_sampling import finish, prepare, sample  # noqa: E402
+from .metrics import angle_degrees, fit_light_direction  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = REPO.parent / "shared" / "realphotos"
+SHADOW, CLIPPED = 0.03, 0.95  # photometric stereo ignores pixels outside this range
+DARK = 0.05
+REQUEST_INTENSITY, REQUEST_AMBIENT = 1.0, 0.1
+METHODS = ("input", "previous", "refiner_off", "pipeline", "quotient_ps", "truth")
+
+
+@dataclass
+class Subject:
+    name: str
+    images: np.ndarray  # [N,H,W,3] 0..1
+    lights: np.ndarray  # [N,3] unit, toward the light
+    mask: np.ndarray  # [H,W] 0/1
+    normals: np.ndarray  # [H,W,3] photometric stereo
+    albedo: np.ndarray  # [H,W,3]
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def face_mask(height: int, width: int) -> np.ndarray:
+    """The cropped Yale faces fill the frame: an ellipse over the face, hair and chin left out."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    y = (rows - 0.55 * height) / (0.42 * height)
+    x = (cols - 0.5 * width) / (0.40 * width)
+    return (x**2 + y**2 < 1.0).astype(np.float32)
+
+
+def photometric_stereo(images: np.ndarray, lights: np.ndarray, mask: np.ndarray):
+    """Per-pixel least squares I_k = rho n . l_k over the lights that neither shadow nor clip
+    the pixel; normals [H,W,3] (flat where unknown) and RGB albedo [H,W,3]."""
+    grey = images.mean(axis=3)  # [N,H,W]
+    weight = ((grey > SHADOW) & (grey < CLIPPED)).astype(np.float64)
+    a = np.einsum("nhw,ni,nj->hwij", weight, lights, lights) + 1e-6 * np.eye(3)
+    b = np.einsum("nhw,nhw,ni->hwi", weight, grey, lights)
+    g = np.linalg.solve(a, b[..., None])[..., 0]
+    norm = np.linalg.norm(g, axis=2, keepdims=True)
+    normals = np.where(norm > 1e-6, g / np.maximum(norm, 1e-6), [0.0, 0.0, 1.0])
+    shading = np.einsum("hwi,ni->nhw", normals, lights).clip(0, None)
+    w = weight * (shading > 0.05)
+    albedo = (
+        np.einsum("nhw,nhwc,nhw->hwc", w, images, shading)
+        / np.maximum(np.einsum("nhw,nhw->hw", w, shading**2), 1e-6)[..., None]
+    )
+    normals = np.where(mask[..., None] > 0.5, normals, [0.0, 0.0, 1.0])
+    return normals.astype(np.float32), albedo.astype(np.float32)
+
+
+def load_subject(folder: Path) -> Subject:
+    meta = json.loads((folder / "lights.json").read_text())
+    images = np.stack([load_rgb(folder / name) for name in meta["images"]])
+    lights = np.asarray(meta["lights"], dtype=np.float64)
+    lights /= np.linalg.norm(lights, axis=1, keepdims=True)
+    if (folder / "mask.png").exists():
+        mask = (load_rgb(folder / "mask.png").mean(axis=2) > 0.5).astype(np.float32)
+    else:
+        mask = face_mask(*images.shape[1:3])
+    normals, albedo = photometric_stereo(images, lights, mask)
+    return Subject(folder.name, images, lights.astype(np.float32), mask, normals, albedo)
+
+
+def pairs(subject: Subject, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Ordered pairs of distinct lights at least 10 degrees apart, a fixed random subset."""
+    n = len(subject.lights)
+    candidates = [
+        (a, b)
+        for a in range(n)
+        for b in range(n)
+        if a != b and angle_degrees(subject.lights[a], subject.lights[b]) >= 10.0
+    ]
+    order = rng.permutation(len(candidates))[:count]
+    return [candidates[i] for i in sorted(order)]
+
+
+def request(direction: np.ndarray) -> Light:
+    return make_light(torch.from_numpy(direction), REQUEST_INTENSITY, REQUEST_AMBIENT)
+
+
+class PackModel:
+    """A model file of the pack's format run in-process through the sampler's own functions."""
+
+    def __init__(self, name: str):
+        path = Path(name) if Path(name).is_file() else REPO / "models" / name
+        self.model, self.vae = load_relight_model(path)
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray, light: Light) -> np.ndarray:
+        masked = prepare_masked_image(
+            torch.from_numpy(image)[None], torch.from_numpy(mask)[None], 0, 0
+        )
+        prepared = prepare(self.model, self.vae, masked, light, "relight")
+        samples = sample(self.model, prepared, 0, 1, 1.0, "euler", "simple", 1.0)
+        return finish(self.vae, samples, masked)[0].numpy()
+
+
+def quotient(image, mask, light, normals=None) -> np.ndarray:
+    t = torch.from_numpy
+    given = None if normals is None else t(normals)[None]
+    return reshade(t(image)[None], t(mask)[None], light, given).image[0].numpy()
+
+
+def gain_psnr(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    inside = mask > 0.5
+    o, t = output[inside].astype(np.float64), truth[inside].astype(np.float64)
+    gain = (o * t).sum(0) / np.maximum((o * o).sum(0), 1e-12)
+    mse = float(np.mean((o * gain - t) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def colour_shift(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
+    def rg(image):
+        return image[..., :2] / np.maximum(image.sum(axis=2, keepdims=True), 1e-6)
+
+    usable = (mask > 0.5) & (output.max(2) > DARK) & (output.max(2) < CLIPPED)
+    usable &= (reference.max(2) > DARK) & (reference.max(2) < CLIPPED)
+    if usable.sum() == 0:
+        return float("nan")
+    return float(np.median(np.linalg.norm(rg(output) - rg(reference), axis=2)[usable]))
+
+
+def light_error(subject: Subject, output: np.ndarray, target: np.ndarray) -> float:
+    fitted = fit_light_direction(output, subject.albedo, subject.normals, subject.mask)
+    return 180.0 if fitted is None else angle_degrees(fitted, target)
+
+
+def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, list[float]]]:
+    scores = {m: {"psnr": [], "light": [], "colour": []} for m in METHODS}
+    for a, b in pairs(subject, count, rng):
+        image, truth, light = subject.images[a], subject.images[b], request(subject.lights[b])
+        outputs = {
+            "input": image,
+            "previous": models["previous"](image, subject.mask, light),
+            "refiner_off": quotient(image, subject.mask, light),
+            "pipeline": models["pipeline"](image, subject.mask, light),
+            "quotient_ps": quotient(image, subject.mask, light, subject.normals),
+            "truth": truth,
+        }
+        for method, output in outputs.items():
+            if method != "truth":
+                scores[method]["psnr"].append(gain_psnr(output, truth, subject.mask))
+            scores[method]["light"].append(light_error(subject, output, subject.lights[b]))
+            scores[method]["colour"].append(colour_shift(output, image, subject.mask))
+        if out_dir is not None and len(scores["input"]["psnr"]) <= 3:
+            row = np.concatenate([outputs[m] for m in METHODS], axis=1)
+            name = f"{subject.name}_{a:02d}_to_{b:02d}.png"
+            Image.fromarray(np.round(row.clip(0, 1) * 255).astype(np.uint8)).save(out_dir / name)
+    return scores
+
+
+def normals_error(subject: Subject) -> float:
+    mask = torch.from_numpy(subject.mask)[None]
+    estimate, _ = estimate_normals(mask)
+    truth = torch.from_numpy(subject.normals)[None]
+    return float(angular_error_degrees(estimate, truth, mask)[0])
+
+
+def median(values: list[float]) -> float:
+    known = [v for v in values if not np.isnan(v)]
+    return statistics.median(known) if known else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", nargs="?", type=Path, default=DEFAULT_PHOTOS)
+    parser.add_argument("--model", default="relight_default.safetensors")
+    parser.add_argument("--baseline-model", default="relight_gradient_v1.safetensors")
+    parser.add_argument("--pairs", type=int, default=40, help="A -> B pairs per subject")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "out" / "realphotos")
+    args = parser.parse_args()
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    logging.getLogger().setLevel(logging.ERROR)  # the photos' lights lie outside training's
+    if not args.photos.is_dir():
+        parser.error(f"photos: {args.photos} is not a folder (see ../shared/realphotos)")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    models = {"previous": PackModel(args.baseline_model), "pipeline": PackModel(args.model)}
+    rng = np.random.default_rng(0)
+    subjects = sorted(p for p in args.photos.iterdir() if (p / "lights.json").exists())
+    totals = {m: {"psnr": [], "light": [], "colour": []} for m in METHODS}
+    print(f"real photos from {args.photos}; model {args.model}, previous {args.baseline_model}")
+    for folder in subjects:
+        subject = load_subject(folder)
+        scores = run_subject(subject, models, args.pairs, rng, args.out_dir)
+        print(
+            f"\n{subject.name}: normals (silhouette estimate vs photometric stereo) "
+            f"{normals_error(subject):.1f} deg median"
+        )
+        print_table(scores)
+        for method in METHODS:
+            for key in totals[method]:
+                totals[method][key] += scores[method][key]
+    print("\nall subjects")
+    print_table(totals)
+    print(f"pictures (not to be committed): {args.out_dir}")
+
+
+def print_table(scores: dict[str, dict[str, list[float]]]) -> None:
+    base = median(scores["input"]["psnr"])
+    print(f"{'method':<14}{'PSNR':>8}{'vs input':>10}{'light p50':>11}{'colour p50':>12}")
+    for method in METHODS:
+        s = scores[method]
+        psnr = median(s["psnr"]) if s["psnr"] else float("nan")
+        gain = "" if np.isnan(psnr) else f"{psnr - base:+.2f}"
+        print(
+            f"{method:<14}{psnr:8.2f}{gain:>10}{median(s['light']):11.1f}"
+            f"{median(s['colour']):12.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

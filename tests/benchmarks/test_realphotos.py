@@ -1,0 +1,43 @@
+"""The real-photo benchmark's measuring parts, on synthetic photos (the real ones are not the
+project's and are not used in tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relight_inpaint.benchmarks.realphotos import face_mask, gain_psnr, photometric_stereo
+
+
+def sphere_photos(size=48):
+    rows, cols = np.mgrid[0:size, 0:size]
+    x, y = (cols - size / 2) / (size * 0.4), (size / 2 - rows) / (size * 0.4)
+    inside = x**2 + y**2 < 0.95
+    z = np.sqrt(np.clip(1 - x**2 - y**2, 0, None))
+    normals = np.stack([x, y, z], -1) / np.maximum(np.sqrt(x**2 + y**2 + z**2), 1e-6)[..., None]
+    lights = np.array([[0.3, 0.3, 0.9], [-0.4, 0.2, 0.89], [0.1, -0.5, 0.86], [-0.2, -0.3, 0.93]])
+    lights /= np.linalg.norm(lights, axis=1, keepdims=True)
+    albedo = np.array([0.8, 0.5, 0.3])
+    shading = np.clip(np.einsum("hwi,ni->nhw", normals, lights), 0, None)
+    images = (shading[..., None] * albedo * inside[None, ..., None]).astype(np.float32)
+    return images, lights, inside.astype(np.float32), normals, albedo
+
+
+def test_photometric_stereo_recovers_normals_and_albedo():
+    images, lights, mask, normals, albedo = sphere_photos()
+    found, found_albedo = photometric_stereo(images, lights, mask)
+    inner = (mask > 0.5) & (normals[..., 2] > 0.5)
+    cosine = (found * normals).sum(-1)[inner]
+    assert np.degrees(np.arccos(np.clip(cosine, -1, 1))).max() < 1.0
+    assert np.allclose(found_albedo[inner], albedo, atol=0.02)
+
+
+def test_gain_psnr_ignores_exposure_per_channel():
+    images, _, mask, _, _ = sphere_photos()
+    exposed = images[0] * np.array([0.5, 0.7, 1.2], np.float32)
+    assert gain_psnr(exposed, images[0], mask) > 60.0
+    assert gain_psnr(images[1], images[0], mask) < 40.0
+
+
+def test_face_mask_is_an_ellipse_inside_the_frame():
+    mask = face_mask(192, 168)
+    assert mask[100, 84] == 1.0 and mask[0, 0] == 0.0 and 0.3 < mask.mean() < 0.7
