@@ -16,7 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from . import comfy_server as comfy
 from .workflow import (
     LIGHT_PRESETS,
+    MAP_KEYS,
     MODES,
     BatchItem,
     ManifestError,
@@ -58,6 +59,7 @@ class Inputs:
     image_name: str
     mask_bytes: bytes
     mask_name: str
+    maps: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # normal / depth maps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +131,14 @@ def add_run_command(commands: argparse._SubParsersAction) -> None:
         "--mask", required=True, help="greyscale PNG, white = repaint (or transparent = repaint)"
     )
     run.add_argument("--out", required=True, help="output PNG")
+    run.add_argument(
+        "--normal-map",
+        dest="normal_map",
+        help="normal map of the whole image (RGB = (n + 1) / 2, y up), from any estimator",
+    )
+    run.add_argument(
+        "--depth-map", dest="depth_map", help="depth map of the whole image (white = near)"
+    )
     add_workflow_options(run)
     add_server_option(run)
     run.set_defaults(handler=command_run)
@@ -180,7 +190,8 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--light",
         metavar="X,Y,Z",
-        help=f"light direction vector, or one of {', '.join(LIGHT_PRESETS)}",
+        help=f"light direction vector, one of {', '.join(LIGHT_PRESETS)}, or auto: the "
+        "scene's own light, fitted outside the mask (needs --normal-map or --depth-map)",
     )
     add("intensity", float, "light intensity")
     add("ambient", float, "ambient light")
@@ -212,12 +223,19 @@ def user_path(text: str) -> Path:
 # --- inputs and outputs ---------------------------------------------------------------------
 
 
-def read_inputs(image_path: Path, mask_path: Path) -> Inputs:
-    """Read and check the photo and mask; raises OptionError naming `image` or `mask`."""
+def read_inputs(
+    image_path: Path, mask_path: Path, map_paths: dict[str, Path] | None = None
+) -> Inputs:
+    """Read and check the photo, mask and maps; raises OptionError naming the input."""
     image_bytes, image_format = read_image_file("image", image_path)
     mask_bytes = mask_png("mask", mask_path)
     image_name = f"relight-{digest(image_bytes)}{IMAGE_FORMATS[image_format]}"
-    return Inputs(image_bytes, image_name, mask_bytes, f"relight-mask-{digest(mask_bytes)}.png")
+    maps = {}
+    for key, path in (map_paths or {}).items():
+        data, kind = read_image_file(key.replace("_", "-"), path)
+        maps[key] = (data, f"relight-{key}-{digest(data)}{IMAGE_FORMATS[kind]}")
+    mask_name = f"relight-mask-{digest(mask_bytes)}.png"
+    return Inputs(image_bytes, image_name, mask_bytes, mask_name, maps)
 
 
 def read_image_file(option: str, path: Path) -> tuple[bytes, str]:
@@ -327,7 +345,10 @@ def render(url: str, prompt_options: dict, inputs: Inputs, on_progress: Callable
     """Upload the inputs, run the workflow and return the output PNG's bytes."""
     image_name = comfy.upload_image_bytes(url, inputs.image_bytes, inputs.image_name)
     mask_name = comfy.upload_image_bytes(url, inputs.mask_bytes, inputs.mask_name)
-    prompt = build_prompt(prompt_options, image_name, mask_name)
+    maps = {
+        key: comfy.upload_image_bytes(url, data, name) for key, (data, name) in inputs.maps.items()
+    }
+    prompt = build_prompt(prompt_options, image_name, mask_name, maps=maps)
     prompt_id = uuid.uuid4().hex
     try:
         entry = comfy.run_prompt(url, prompt, on_progress, prompt_id=prompt_id)
@@ -361,7 +382,9 @@ def step_progress(bar: tqdm) -> Callable[[int, int], None]:
 
 def command_run(args: argparse.Namespace) -> int:
     options = validate_options(options_from_args(args))
-    inputs = read_inputs(user_path(args.image), user_path(args.mask))
+    maps = {key: user_path(getattr(args, key)) for key in MAP_KEYS if getattr(args, key)}
+    build_prompt(options, "photo.png", "mask.png", maps={k: "map.png" for k in maps})
+    inputs = read_inputs(user_path(args.image), user_path(args.mask), maps)
     out = check_out_path("out", user_path(args.out))
     return run_one(args.server, options, inputs, out)
 
@@ -427,9 +450,10 @@ def prepare_batch(
 
 def batch_job(item: BatchItem, out_dir: Path, taken: set[Path]) -> BatchJob:
     try:
-        inputs = read_inputs(item.image, item.mask)
+        inputs = read_inputs(item.image, item.mask, item.maps)
         out = check_out_path("out", batch_out_path(item, out_dir, taken))
-        build_prompt(item.options, inputs.image_name, inputs.mask_name)
+        maps = {key: name for key, (_, name) in inputs.maps.items()}
+        build_prompt(item.options, inputs.image_name, inputs.mask_name, maps=maps)
     except OptionError as error:
         raise ManifestError(item.line_number, str(error)) from None
     return BatchJob(item, inputs, out)

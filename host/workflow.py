@@ -17,8 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PATH = REPO / "workflows" / "api" / "relight_inpaint_photo.json"
 
 LIGHT_PRESETS = ("left", "right", "top", "bottom", "front")
+LIGHT_AUTO = "auto"  # the scene's light, fitted outside the mask (needs a scene map)
 MODES = ("relight", "fill")
-FILE_KEYS = ("image", "mask", "out")
+MAP_KEYS = ("normal_map", "depth_map")  # optional geometry of the whole image
+FILE_KEYS = ("image", "mask", "out", *MAP_KEYS)
 HEX_COLOR = re.compile(r"#?([0-9a-fA-F]{6})")
 
 
@@ -101,13 +103,14 @@ def workflow_defaults(workflow: dict) -> dict[str, object]:
 
 
 def parse_light(value: object) -> Light:
-    """`light` as a preset name, "X,Y,Z" text or an [x, y, z] list."""
-    if isinstance(value, str) and value.strip().lower() in LIGHT_PRESETS:
+    """`light` as a preset name, "auto", "X,Y,Z" text or an [x, y, z] list."""
+    if isinstance(value, str) and value.strip().lower() in (*LIGHT_PRESETS, LIGHT_AUTO):
         return value.strip().lower()
     parts = value.split(",") if isinstance(value, str) else value
     if not isinstance(parts, list | tuple) or len(parts) != 3:
         raise OptionError(
-            LIGHT_OPTION, f"expected X,Y,Z or one of {', '.join(LIGHT_PRESETS)} (got {value!r})"
+            LIGHT_OPTION,
+            f"expected X,Y,Z, auto or one of {', '.join(LIGHT_PRESETS)} (got {value!r})",
         )
     vector = tuple(_to_number(LIGHT_OPTION, part) for part in parts)
     if not all(math.isfinite(component) for component in vector):
@@ -207,6 +210,8 @@ def apply_options(workflow: dict, options: dict[str, object]) -> dict:
 
 
 def _set_light(light_inputs: dict, light: Light) -> None:
+    if light == LIGHT_AUTO:
+        return  # set_input_maps wires Estimate Light in place of this node
     if isinstance(light, str):
         light_inputs["direction_from"] = light
         return
@@ -222,11 +227,67 @@ def set_input_images(workflow: dict, image_name: str, mask_name: str) -> dict:
     return filled
 
 
+def set_input_maps(workflow: dict, maps: dict[str, str], estimate_light: bool = False) -> dict:
+    """A copy of the workflow with the uploaded normal / depth maps of the whole image loaded
+    into the sampler, and with `estimate_light` the scene's light (Estimate Light outside the
+    mask, on the same maps) in place of Light Direction Encode's."""
+    unknown = sorted(set(maps) - set(MAP_KEYS))
+    if unknown:
+        raise OptionError(unknown[0], f"unknown map, expected one of {', '.join(MAP_KEYS)}")
+    if estimate_light and not maps:
+        raise OptionError(
+            LIGHT_OPTION,
+            "auto fits the scene's light to its shape outside the mask: give a normal_map or "
+            "depth_map of the whole image (from any estimator) with it",
+        )
+    filled = copy.deepcopy(workflow)
+    sampler_id, sampler = find_node(filled, "RelightInpaintSampler")
+    photo_id, _ = find_node(filled, "LoadImage")  # before the maps add LoadImage nodes
+    loaded = {}
+    for key, name in maps.items():
+        node_id = _next_id(filled)
+        filled[node_id] = {
+            "class_type": "LoadImage",
+            "_meta": {"title": key.replace("_", " ")},
+            "inputs": {"image": name},
+        }
+        loaded[key] = [node_id, 0]
+        sampler["inputs"][key] = loaded[key]
+    if estimate_light:
+        mask_cond_id, _ = find_node(filled, "MaskConditioning")
+        estimate_id = _next_id(filled)
+        filled[estimate_id] = {
+            "class_type": "EstimateLight",
+            "_meta": {"title": "Scene light"},
+            "inputs": {
+                "image": [photo_id, 0],
+                "mask": [mask_cond_id, 1],
+                "region": "outside_mask",
+                **loaded,
+            },
+        }
+        sampler["inputs"]["light"] = [estimate_id, 0]
+    filled[sampler_id] = sampler
+    return filled
+
+
+def _next_id(workflow: dict) -> str:
+    return str(max(int(k) for k in workflow if k.isdigit()) + 1)
+
+
 def build_prompt(
-    options: dict[str, object], image_name: str, mask_name: str, workflow: dict | None = None
+    options: dict[str, object],
+    image_name: str,
+    mask_name: str,
+    workflow: dict | None = None,
+    maps: dict[str, str] | None = None,
 ) -> dict:
     workflow = load_workflow() if workflow is None else workflow
-    return set_input_images(apply_options(workflow, options), image_name, mask_name)
+    prompt = set_input_images(apply_options(workflow, options), image_name, mask_name)
+    auto = options.get(LIGHT_OPTION) == LIGHT_AUTO
+    if maps or auto:
+        prompt = set_input_maps(prompt, maps or {}, estimate_light=auto)
+    return prompt
 
 
 @dataclass
@@ -236,6 +297,7 @@ class BatchItem:
     mask: Path
     out: Path | None
     options: dict[str, object] = field(default_factory=dict)
+    maps: dict[str, Path] = field(default_factory=dict)  # normal_map / depth_map files
 
 
 def parse_manifest_line(line: str, line_number: int, manifest_dir: Path) -> BatchItem | None:
@@ -266,8 +328,9 @@ def _batch_item(entry: dict, line_number: int, manifest_dir: Path) -> BatchItem:
     for key in ("image", "mask"):
         if not isinstance(entry.get(key), str) or not entry[key]:
             raise OptionError(key, "required, a file path")
-    if "out" in entry and (not isinstance(entry["out"], str) or not entry["out"]):
-        raise OptionError("out", "expected a file path")
+    for key in ("out", *MAP_KEYS):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+            raise OptionError(key, "expected a file path")
     options = {
         name: coerce_option(name, value) for name, value in entry.items() if name not in FILE_KEYS
     }
@@ -277,4 +340,7 @@ def _batch_item(entry: dict, line_number: int, manifest_dir: Path) -> BatchItem:
         mask=manifest_dir / Path(entry["mask"]).expanduser(),
         out=Path(entry["out"]).expanduser() if "out" in entry else None,
         options=validate_options(options),
+        maps={
+            key: manifest_dir / Path(entry[key]).expanduser() for key in MAP_KEYS if key in entry
+        },
     )

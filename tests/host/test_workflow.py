@@ -473,3 +473,40 @@ def test_prune_logs_keeps_the_newest(tmp_path: Path) -> None:
         os.utime(log, (index, index))
     comfy_server.prune_logs(tmp_path, keep=2)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["comfyui-3.log", "comfyui-4.log"]
+
+
+# --- geometry maps and the scene's light ------------------------------------------------------
+
+
+def test_maps_are_loaded_into_the_sampler(workflow: dict) -> None:
+    prompt = build_prompt({}, "p.png", "m.png", maps={"depth_map": "d.png"})
+    sampler = node_inputs(prompt, "RelightInpaintSampler")
+    loader = prompt[sampler["depth_map"][0]]
+    assert loader["class_type"] == "LoadImage" and loader["inputs"]["image"] == "d.png"
+    assert "normal_map" not in sampler
+    assert sampler["light"] == workflow["6"]["inputs"]["light"]  # the requested light stays
+
+
+def test_light_auto_fits_the_scene_outside_the_mask(workflow: dict) -> None:
+    prompt = build_prompt({"light": "auto"}, "p.png", "m.png", maps={"normal_map": "n.png"})
+    sampler = node_inputs(prompt, "RelightInpaintSampler")
+    estimate = prompt[sampler["light"][0]]
+    assert estimate["class_type"] == "EstimateLight"
+    assert estimate["inputs"]["region"] == "outside_mask"
+    assert estimate["inputs"]["normal_map"] == sampler["normal_map"]
+    assert prompt[estimate["inputs"]["image"][0]]["inputs"]["image"] == "p.png"
+    assert prompt[estimate["inputs"]["mask"][0]]["class_type"] == "MaskConditioning"
+
+
+def test_light_auto_without_a_scene_map_is_refused_naming_light() -> None:
+    with pytest.raises(OptionError, match="^light: auto fits the scene's light"):
+        build_prompt({"light": "auto"}, "p.png", "m.png")
+
+
+def test_manifest_maps_are_paths_relative_to_the_manifest(tmp_path: Path) -> None:
+    line = json.dumps({"image": "a.png", "mask": "b.png", "light": "auto", "depth_map": "d.png"})
+    item = parse_manifest_line(line, 3, tmp_path)
+    assert item.maps == {"depth_map": tmp_path / "d.png"}
+    assert item.options["light"] == "auto"
+    with pytest.raises(ManifestError, match="^line 4: normal_map: expected a file path"):
+        parse_manifest_line(json.dumps({"image": "a", "mask": "b", "normal_map": 3}), 4, tmp_path)
