@@ -43,7 +43,13 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..conditioning.light import Light  # noqa: E402
-from ..conditioning.normals import angular_error_degrees, estimate_normals  # noqa: E402
+from ..conditioning.light_estimate import estimate_light  # noqa: E402
+from ..conditioning.normals import (  # noqa: E402
+    angular_error_degrees,
+    estimate_normals,
+    heights_from_depth,
+    normals_from_heights,
+)
 from ..conditioning.reshade import reshade  # noqa: E402
 from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
 from ..host.workflow import (  # noqa: E402
@@ -77,12 +83,32 @@ class Case:
     normals: np.ndarray
     albedo: np.ndarray
     input: np.ndarray
+    depth: np.ndarray  # the renderer's surface z, scaled 0..1 (white = near): a user's depth map
+    depth_relief: float  # its range as a fraction of the image side (heights_from_depth's relief)
+    scene_light: np.ndarray  # the scene's light direction (the request in relight cases)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
     return cv2.dilate((mask > 0.5).astype(np.uint8), kernel).astype(np.float32)
+
+
+def depth_map(surface_z: np.ndarray) -> np.ndarray:
+    """The renderer's surface z as a depth estimator would give it: 0..1, white = near."""
+    low, high = float(surface_z.min()), float(surface_z.max())
+    return ((surface_z - low) / max(high - low, 1e-6)).astype(np.float32)
+
+
+def scene_light_error(case: Case) -> tuple[float, float]:
+    """Estimate Light outside the mask, on the scene's depth map: (angle to the scene's light,
+    confidence). The depth map stands in for a user's depth estimate (here: exact)."""
+    depth = torch.from_numpy(case.depth)[None]
+    normals = normals_from_heights(heights_from_depth(depth, max(case.depth_relief, 1e-3)))
+    outside = torch.from_numpy(1.0 - case.mask)[None].float()
+    estimate = estimate_light(torch.from_numpy(case.input)[None].float(), normals, outside)
+    found = estimate.light.direction[0].numpy()
+    return angle_degrees(found, case.scene_light), float(estimate.confidence[0])
 
 
 def mirrored(light: dict) -> dict:
@@ -115,6 +141,9 @@ def make_cases(seed: int) -> tuple[list[Case], dict]:
         "albedo": sample["albedo"],
         "input": pasted,
         "target": eroded,
+        "depth": depth_map(sample["surface_z"]),
+        "depth_relief": float(np.ptp(sample["surface_z"])) / 2.0,  # the frame spans 2 units
+        "scene_light": np.asarray(sample["light"]["direction"]),
     }
     relight_mask = grow(sample["target_mask"], MASK_GROW)
     flipped = mirrored(sample["light"])
@@ -426,6 +455,12 @@ def main() -> None:
     print(
         f"normals (silhouette estimate vs renderer), median over {len(curved)} curved objects: "
         f"{statistics.median(normals_error(c) for c in curved):.1f} deg"
+    )
+    scene = [scene_light_error(c) for c in cases if c.name == "relight"]
+    print(
+        f"scene light (Estimate Light outside the mask, the renderer's depth as the user's depth "
+        f"map), {len(scene)} scenes: median error {statistics.median(e for e, _ in scene):.1f} "
+        f"deg, median confidence {statistics.median(c for _, c in scene):.2f}"
     )
     print("colour kept under a white light: median rg-chromaticity shift inside the mask")
     for (name, label), (_, shifts) in photos.items():

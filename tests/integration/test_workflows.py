@@ -96,9 +96,50 @@ def test_template_browser_lists_each_workflow_once(server_url: str):
 
 
 @pytest.mark.parametrize(
-    "node", ["LoadRelightUNet", "LightDirectionEncode", "MaskConditioning", "RelightInpaintSampler"]
+    "node",
+    [
+        "LoadRelightUNet",
+        "LightDirectionEncode",
+        "MaskConditioning",
+        "RelightInpaintSampler",
+        "EstimateNormals",
+        "EstimateLight",
+    ],
 )
 def test_node_help_pages_are_served(server_url: str, node: str):
     response = requests.get(f"{server_url}/extensions/relight_inpaint/docs/{node}.md", timeout=10)
     assert response.status_code == 200
     assert response.text.startswith("# ")
+
+
+# --- the previous release's saved workflows keep working ---------------------------------------
+
+PREVIOUS = Path(__file__).resolve().parent / "previous_release"
+
+
+def test_previous_release_api_workflow_runs(server_url: str):
+    """Workflow (a) as the previous release shipped it (gradient-era inputs only)."""
+    for name in ("relight_demo_photo.png", "relight_demo_mask.png"):
+        upload_image(server_url, ASSETS / name, name)
+    workflow = json.loads((PREVIOUS / "api" / "relight_inpaint_photo.json").read_text())
+    saver = next(n for n in workflow.values() if n["class_type"] == "SaveImage")
+    saver["inputs"]["filename_prefix"] = "relight_tests/previous_a"
+    [png] = fetch_output_images(server_url, run_prompt(server_url, workflow, timeout=300))
+    result = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    photo = np.asarray(Image.open(ASSETS / "relight_demo_photo.png").convert("RGB"))
+    assert result.shape == photo.shape and np.abs(result.astype(int) - photo).max() > 10
+
+
+@pytest.mark.parametrize("name", ["relight_inpaint_photo", "iclight_fc_sd15"])
+def test_previous_release_ui_widgets_are_a_prefix_of_todays(info: dict, name: str):
+    """New inputs go at the end: a saved UI workflow's widget values still line up."""
+    old_ui = json.loads((PREVIOUS / f"{name}.json").read_text())
+    old_api = json.loads((PREVIOUS / "api" / f"{name}.json").read_text())
+    today = api_to_ui(old_api, info)
+    by_id = {str(node["id"]): node for node in today["nodes"]}
+    for node in old_ui["nodes"]:
+        now = by_id[str(node["id"])]["widgets_values"]
+        assert now[: len(node["widgets_values"])] == node["widgets_values"], node["type"]
+        old_outputs = [o["type"] for o in node.get("outputs", [])]
+        new_outputs = [o["type"] for o in by_id[str(node["id"])].get("outputs", [])]
+        assert new_outputs[: len(old_outputs)] == old_outputs, node["type"]

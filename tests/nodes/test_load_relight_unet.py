@@ -204,3 +204,25 @@ def test_iclight_starts_from_the_subjects_shading_inside_the_mask(models_dir, sd
     lit = vae.encode(shading_map(normals, light).clamp(0, 1))
     assert torch.allclose(prepared.latent_image[..., 5:], lit[..., 5:])
     assert torch.allclose(prepared.shading, shading_map(normals, light).clamp(0, 1))
+
+
+def test_iclight_fbc_starts_from_the_photo_as_the_official_fbc(models_dir, sd15):
+    """fbc's light comes from the background: no light image is blended into its start."""
+    from relight_inpaint.sampling.relight_sampling import prepare
+
+    base, vae = sd15
+    model, _ = LoadRelightUNet.execute(
+        write_iclight(models_dir, base, "fbc"), model=base, vae=vae
+    ).result
+    image = torch.rand(1, 64, 64, 3)
+    mask = torch.zeros(1, 64, 64)
+    mask[:, :, 32:] = 1
+    masked, _, _ = MaskConditioning.execute(image, mask, 0, 0).result
+    light, _ = LightDirectionEncode.execute(
+        "right", 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.1, "#fff"
+    ).result
+    cond = conditioning(base)
+    prepared = prepare(
+        model, vae, masked, light, "relight", cond, cond, background=torch.rand(1, 64, 64, 3)
+    )
+    assert torch.allclose(prepared.latent_image, vae.encode(image))
