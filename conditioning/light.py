@@ -268,8 +268,3 @@ def shade_sphere(light: Light, size: int) -> Tensor:
     lit = (diffuse + specular) * intensity + light.ambient[:, None, None]
     shaded = (lit[..., None] * light.color[:, None, None, :]).clamp(0.0, 1.0)
     return torch.where(inside[None, ..., None], shaded, _SPHERE_BACKGROUND)
-
-
-def light_preview(light: Light, size: int = 256) -> Tensor:
-    """Preview IMAGE [B, size, 2*size, 3]: the shaded sphere beside the light gradient."""
-    return torch.cat([shade_sphere(light, size), light_gradient(light, size, size)], dim=2)

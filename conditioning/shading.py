@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .light import Light
+from .light import Light, shade_sphere
 
 SHADOW_STEPS = 48  # samples along each shadow ray
 _MIN_SIN = 0.05  # lights this close to the image plane cast shadows at most this long
@@ -85,3 +85,9 @@ def iclight_ramp(light: Light, height: int, width: int) -> Tensor:
     ramp = 0.5 * (1.0 + along) * planar + lz.clamp_min(0.0) * (1.0 - planar)
     ramp = ramp.clamp(0.0, 1.0) * light.intensity[:, None, None]
     return (ramp[..., None] * light.color[:, None, None, :]).clamp(0.0, 1.0)
+
+
+def light_preview(light: Light, size: int = 256) -> Tensor:
+    """Preview IMAGE [B, size, 2*size, 3]: a sphere shaded by the light (the shading map on a
+    sphere) beside IC-Light's ramp for it."""
+    return torch.cat([shade_sphere(light, size), iclight_ramp(light, size, size)], dim=2)

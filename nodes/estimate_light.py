@@ -7,10 +7,11 @@ import logging
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..conditioning.light import Light, light_preview
+from ..conditioning.light import Light
 from ..conditioning.light_estimate import LightEstimate, estimate_light
 from ..conditioning.mask import resize_mask
 from ..conditioning.normals import flat_normals, subject_normals
+from ..conditioning.shading import light_preview
 from .common import CATEGORY
 from .common import Light as LightType
 from .geometry_inputs import geometry_inputs, image_batch

@@ -8,11 +8,11 @@ from ..conditioning.light import (
     PRESET_DIRECTIONS,
     Light,
     direction_from_angles,
-    light_preview,
     make_light,
     normalize_direction,
     parse_color,
 )
+from ..conditioning.shading import light_preview
 from .common import CATEGORY
 from .common import Light as LightType
 
@@ -40,8 +40,9 @@ class LightDirectionEncode(io.ComfyNode):
             description=(
                 "Says where the light comes from: by azimuth/elevation, by an x,y,z vector, or "
                 f"by IC-Light's presets. {FRAME} Chain several through 'append_to' to give each "
-                "image of a batch its own light. The preview shows a sphere lit by it and the "
-                "light map the model gets."
+                "image of a batch its own light. The preview shows a sphere shaded by it (the "
+                "shading map the sampler makes from a subject's normals) beside IC-Light's "
+                "light image for it (the official demo's ramp, along any direction)."
             ),
             inputs=[
                 io.Combo.Input(
@@ -125,7 +126,7 @@ class LightDirectionEncode(io.ComfyNode):
                 LightType.Output(display_name="light", tooltip="For RelightInpaintSampler."),
                 io.Image.Output(
                     display_name="preview",
-                    tooltip="Left: a sphere lit by this light. Right: the light map.",
+                    tooltip="Left: a sphere shaded by this light. Right: IC-Light's ramp for it.",
                 ),
             ],
         )

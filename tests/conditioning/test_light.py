@@ -15,7 +15,6 @@ from relight_inpaint.conditioning.light import (
     direction_from_angles,
     light_gradient,
     light_map_channels,
-    light_preview,
     make_light,
     normalize_direction,
     parse_color,
@@ -296,10 +295,12 @@ def test_frontal_sphere_is_symmetric_and_peaks_in_the_centre():
     assert sphere[16, 16].min().item() == pytest.approx(1.0)  # clamped, with specular
 
 
-def test_light_preview_puts_sphere_beside_gradient():
+def test_light_preview_puts_sphere_beside_iclight_ramp():
+    from relight_inpaint.conditioning.shading import iclight_ramp, light_preview
+
     light = light_from((0.0, 1.0, 0.0)).concat(light_from((1.0, 0.0, 0.0)))
     preview = light_preview(light, size=32)
     assert preview.shape == (2, 32, 64, 3)
     torch.testing.assert_close(preview[:, :, :32], shade_sphere(light, 32))
-    torch.testing.assert_close(preview[:, :, 32:], light_gradient(light, 32, 32))
+    torch.testing.assert_close(preview[:, :, 32:], iclight_ramp(light, 32, 32))
     assert float(preview.min()) >= 0.0 and float(preview.max()) <= 1.0

@@ -145,3 +145,18 @@ def test_the_denoiser_still_needs_its_timestep_size(config):
     raw["unet"].pop("time_dim")
     with pytest.raises(WeightFormatError, match="unet lacks time_dim"):
         config_from_json(json.dumps(raw))
+
+
+def test_shipped_files_record_the_conditioning_they_were_trained_for():
+    """The default refines a re-shaded subject (shading map); the previous default, trained on
+    the gradient light map, is still read as such and runs as before."""
+    from pathlib import Path
+
+    from relight_inpaint.model_loader.relight_format import read_config
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    default = read_config(models / "relight_default.safetensors")
+    previous = read_config(models / "relight_gradient_v1.safetensors")
+    assert default.shaded and "shading_map" in default.concat
+    assert not previous.shaded
+    assert previous.concat == ("masked_image", "mask", "light_map", "mode")
