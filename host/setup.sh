@@ -25,7 +25,8 @@ link_base() {
 # The demo photo and mask, so the workflow in the browser finds its LoadImage files.
 copy_demo_inputs() {
   local name
-  for name in relight_demo_photo.png relight_demo_mask.png; do
+  for name in relight_demo_photo.png relight_demo_mask.png relight_scene_photo.png \
+    relight_scene_mask.png relight_scene_depth.png; do
     if [[ -f "$ROOT/assets/$name" ]] && ! cmp -s "$ROOT/assets/$name" "$BASE/input/$name"; then
       cp "$ROOT/assets/$name" "$BASE/input/$name"
     fi

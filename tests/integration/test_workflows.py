@@ -1,4 +1,5 @@
-"""The shipped workflows on the real host: (a) runs on the bundled photo, (b) matches the nodes."""
+"""The shipped workflows on the real host: (a) and (c) run on the bundled inputs and keep the
+rest of the photo exact, (b) matches the nodes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "workflows"
 ASSETS = REPO / "assets"
 FILE_INPUTS = {"ckpt_name", "model_name", "image"}  # values that name files a user supplies
+NAMES = ["iclight_fc_sd15", "relight_inpaint_photo", "relight_paste_scene_light"]
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +38,32 @@ def api_workflow(name: str) -> dict:
     return json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
 
 
-def test_workflow_a_relights_the_bundled_photo_and_keeps_the_rest_exact(server_url: str):
-    for name in ("relight_demo_photo.png", "relight_demo_mask.png"):
-        upload_image(server_url, ASSETS / name, name)
-    workflow = api_workflow("relight_inpaint_photo")
+def run_bundled(server_url: str, name: str, prefix: str) -> tuple[np.ndarray, dict]:
+    """Run a shipped workflow on its bundled inputs (2 steps); its image and the workflow."""
+    workflow = api_workflow(name)
+    for node in workflow.values():
+        if node["class_type"] in ("LoadImage", "LoadImageMask"):
+            file = node["inputs"]["image"]
+            upload_image(server_url, ASSETS / file, file)
     sampler = next(n for n in workflow.values() if n["class_type"] == "RelightInpaintSampler")
     sampler["inputs"]["steps"] = 2
     saver = next(n for n in workflow.values() if n["class_type"] == "SaveImage")
-    saver["inputs"]["filename_prefix"] = "relight_tests/workflow_a"
+    saver["inputs"]["filename_prefix"] = f"relight_tests/{prefix}"
     [png] = fetch_output_images(server_url, run_prompt(server_url, workflow, timeout=300))
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), workflow
 
-    result = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-    photo = np.asarray(Image.open(ASSETS / "relight_demo_photo.png").convert("RGB"))
+
+def assert_only_the_mask_changed(result: np.ndarray, workflow: dict) -> None:
+    photo_file = next(n for n in workflow.values() if n["class_type"] == "LoadImage")
+    mask_file = next(n for n in workflow.values() if n["class_type"] == "LoadImageMask")
+    photo = np.asarray(Image.open(ASSETS / photo_file["inputs"]["image"]).convert("RGB"))
     assert result.shape == photo.shape
     conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
-    mask = torch.from_numpy(np.asarray(Image.open(ASSETS / "relight_demo_mask.png")) / 255.0)
+    mask = np.asarray(Image.open(ASSETS / mask_file["inputs"]["image"]).convert("L")) / 255.0
     final = (
         prepare_masked_image(
             torch.from_numpy(photo / 255.0)[None].float(),
-            mask[None].float(),
+            torch.from_numpy(mask)[None].float(),
             conditioning["inputs"]["grow"],
             conditioning["inputs"]["feather"],
         )
@@ -66,7 +75,24 @@ def test_workflow_a_relights_the_bundled_photo_and_keeps_the_rest_exact(server_u
     assert np.abs(result[final == 1].astype(int) - photo[final == 1]).mean() > 1
 
 
-@pytest.mark.parametrize("name", ["relight_inpaint_photo", "iclight_fc_sd15"])
+def test_workflow_a_relights_the_bundled_photo_and_keeps_the_rest_exact(server_url: str):
+    result, workflow = run_bundled(server_url, "relight_inpaint_photo", "workflow_a")
+    assert_only_the_mask_changed(result, workflow)
+
+
+def test_workflow_c_lights_the_pasted_object_by_the_scene_and_keeps_the_rest_exact(
+    server_url: str,
+):
+    result, workflow = run_bundled(server_url, "relight_paste_scene_light", "workflow_c")
+    estimate = next(n for n in workflow.values() if n["class_type"] == "EstimateLight")
+    assert estimate["inputs"]["region"] == "outside_mask" and "depth_map" in estimate["inputs"]
+    sampler = next(n for n in workflow.values() if n["class_type"] == "RelightInpaintSampler")
+    estimate_id = next(k for k, n in workflow.items() if n is estimate)
+    assert sampler["inputs"]["light"] == [estimate_id, 0]
+    assert_only_the_mask_changed(result, workflow)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_api_workflow_nodes_and_inputs_match_object_info(info: dict, name: str):
     for node_id, node in api_workflow(name).items():
         assert node["class_type"] in info, f"node {node_id}: unknown {node['class_type']}"
@@ -82,7 +108,7 @@ def test_api_workflow_nodes_and_inputs_match_object_info(info: dict, name: str):
                 assert value in choices, f"node {node_id}.{input_name}: {value!r}"
 
 
-@pytest.mark.parametrize("name", ["relight_inpaint_photo", "iclight_fc_sd15"])
+@pytest.mark.parametrize("name", NAMES)
 def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name: str):
     committed = json.loads((WORKFLOWS / f"{name}.json").read_text())
     assert committed == api_to_ui(api_workflow(name), info), (
@@ -92,7 +118,7 @@ def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name:
 
 def test_template_browser_lists_each_workflow_once(server_url: str):
     templates = requests.get(f"{server_url}/api/workflow_templates", timeout=10).json()
-    assert sorted(templates["relight_inpaint"]) == ["iclight_fc_sd15", "relight_inpaint_photo"]
+    assert sorted(templates["relight_inpaint"]) == NAMES
 
 
 @pytest.mark.parametrize(
