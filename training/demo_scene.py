@@ -6,8 +6,9 @@ the scene's depth map (what a depth estimator would give: white = near).
 The scene comes from the training renderer, with seeds outside every training, validation and
 benchmark range. Among the first `tries` seeds, the one whose pasted object is curved, of a
 useful size, lit from far enough away from the scene's own light, and whose scene light Estimate
-Light finds (within 15 degrees, confidence at least 0.15) is kept: a demonstration picture chosen where the
-method works; how often it works is the quality benchmark's scene-light figure.
+Light finds (within 15 degrees, confidence at least 0.15) is kept: a demonstration picture
+chosen where the method works; how often it works is the quality benchmark's scene-light
+figure.
 """
 
 from __future__ import annotations
