@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..conditioning.light import Light  # noqa: E402
-from ..conditioning.light_estimate import estimate_light  # noqa: E402
+from ..conditioning.light_estimate import estimate_light, estimate_scene_light  # noqa: E402
 from ..conditioning.normals import (  # noqa: E402
     angular_error_degrees,
     estimate_normals,
@@ -100,15 +100,26 @@ def depth_map(surface_z: np.ndarray) -> np.ndarray:
     return ((surface_z - low) / max(high - low, 1e-6)).astype(np.float32)
 
 
-def scene_light_error(case: Case) -> tuple[float, float]:
-    """Estimate Light outside the mask, on the scene's depth map: (angle to the scene's light,
-    confidence). The depth map stands in for a user's depth estimate (here: exact)."""
+def scene_light_error(case: Case) -> dict[str, tuple[float, float]]:
+    """The scene's light found outside the mask from its depth map, as Estimate Light finds it
+    (shading and cast shadows, the depth map's scale unknown), and by the Lambertian fit alone
+    on the normals of the depth map at its true scale (a baseline the user could not run: a
+    depth estimator gives no scale): method -> (angle to the scene's light, confidence)."""
     depth = torch.from_numpy(case.depth)[None]
-    normals = normals_from_heights(heights_from_depth(depth, max(case.depth_relief, 1e-3)))
+    image = torch.from_numpy(case.input)[None].float()
     outside = torch.from_numpy(1.0 - case.mask)[None].float()
-    estimate = estimate_light(torch.from_numpy(case.input)[None].float(), normals, outside)
-    found = estimate.light.direction[0].numpy()
-    return angle_degrees(found, case.scene_light), float(estimate.confidence[0])
+    normals = normals_from_heights(heights_from_depth(depth, max(case.depth_relief, 1e-3)))
+    found = {
+        "estimate_light": estimate_scene_light(image, depth, outside),
+        "lambert_true_scale": estimate_light(image, normals, outside),
+    }
+    return {
+        name: (
+            angle_degrees(e.light.direction[0].numpy(), case.scene_light),
+            float(e.confidence[0]),
+        )
+        for name, e in found.items()
+    }
 
 
 def mirrored(light: dict) -> dict:
@@ -458,10 +469,18 @@ def main() -> None:
     )
     scene = [scene_light_error(c) for c in cases if c.name == "relight"]
     print(
-        f"scene light (Estimate Light outside the mask, the renderer's depth as the user's depth "
-        f"map), {len(scene)} scenes: median error {statistics.median(e for e, _ in scene):.1f} "
-        f"deg, median confidence {statistics.median(c for _, c in scene):.2f}"
+        f"scene light outside the mask, from the renderer's depth as a user's depth map "
+        f"({len(scene)} scenes): median error, and for the more confident half"
     )
+    for method in scene[0]:
+        errors = np.array([found[method][0] for found in scene])
+        confidence = np.array([found[method][1] for found in scene])
+        sure = confidence >= np.median(confidence)
+        halves = f"{np.median(errors[sure]):5.1f} / {np.median(errors[~sure]):5.1f}"
+        print(
+            f"  {method:<20} {np.median(errors):5.1f} deg (more / less confident half {halves}); "
+            f"median confidence {np.median(confidence):.2f}"
+        )
     print("colour kept under a white light: median rg-chromaticity shift inside the mask")
     for (name, label), (_, shifts) in photos.items():
         print(

@@ -11,16 +11,23 @@ The confidence says whether the fit can be believed. It is the product of
   the smallest eigenvalue of their covariance in the directions that matter;
 - fit: the share of the luminance variance the model explains (R^2);
 - contrast: the directional term must stand out of the ambient (a featureless region has none).
+
+A scene around a pasted object has a depth map but few normals (floor, walls): there
+`estimate_scene_light` also scores the shadows the depth map's shapes cast (below).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .light import Light, angles_from_direction
+from .normals import heights_from_depth, normals_from_heights
+from .shading import cast_shadows
 
 LUMA = (0.2126, 0.7152, 0.0722)
 CLIPPED = 0.98
@@ -145,3 +152,115 @@ def _unknown(count: int, explained: float = 0.0):
         torch.tensor(explained),
         torch.tensor(float(count)),
     )
+
+
+# --- the scene's light: shading and cast shadows of a depth map --------------------------------
+
+SCENE_WORK_SIDE = 96  # the search runs at this longer side: shadows need shape, not detail
+SCENE_RELIEFS = (0.25, 0.5, 1.0, 2.0)  # a user's depth map has no scale: the fit picks one
+SCENE_DIRECTIONS = 100  # candidate directions over the hemisphere facing the viewer
+SCENE_MIN_ELEVATION_SIN = 0.05
+SCENE_FAR_COS = 0.9  # candidates beyond ~25 degrees of the best one measure its margin
+FULL_MARGIN = 0.15  # relative loss margin at which the margin stops limiting the confidence
+IRLS_ROUNDS = 3
+
+
+def hemisphere_directions(count: int) -> Tensor:
+    """`count` unit vectors spread evenly (a Fibonacci spiral) over z >= 0.05."""
+    index = torch.arange(count, dtype=torch.float64) + 0.5
+    z = SCENE_MIN_ELEVATION_SIN + (1.0 - SCENE_MIN_ELEVATION_SIN) * index / count
+    phi = index * math.pi * (3.0 - math.sqrt(5.0))
+    radius = (1.0 - z * z).sqrt()
+    return torch.stack([radius * phi.cos(), radius * phi.sin(), z], dim=1).float()
+
+
+def estimate_scene_light(image: Tensor, depth: Tensor, mask: Tensor) -> LightEstimate:
+    """The light of the scene region mask > 0.5 of each image [B,H,W,3], from a depth map
+    [B,H,W] of the whole image (0..1, white = near, any estimator's).
+
+    Why not the Lambertian fit alone: a scene is mostly floor and walls, whose few normals
+    cannot fix a direction, while the shadows the objects cast on them can. Every candidate
+    direction (and depth scale: a depth estimator's map has none) is scored by how well
+    ambient + s * visibility * max(0, n . l) explains the luminance, with visibility the cast
+    shadows of the depth map's heights, robustly (texture and highlights are outliers). The
+    confidence is the loss margin of the best candidate over every candidate more than 25
+    degrees away, times the coverage: it falls where the scene cannot tell one light from
+    another (flat, featureless, shadowless or tiny regions)."""
+    values = luminance(image)
+    rows = [_scene_one(values[i], depth[i].float(), mask[i] > 0.5) for i in range(len(image))]
+    directions, intensities, ambients, confidences, explained, pixels = map(
+        torch.stack, zip(*rows, strict=True)
+    )
+    light = Light(directions, intensities, ambients, torch.ones(len(image), 3))
+    return LightEstimate(light, confidences, explained, pixels)
+
+
+def _work_size(height: int, width: int) -> tuple[int, int]:
+    scale = min(1.0, SCENE_WORK_SIDE / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _scene_one(values: Tensor, depth: Tensor, region: Tensor):
+    size = _work_size(*values.shape)
+    small = F.interpolate(
+        torch.stack([values, depth, region.float()])[None], size=size, mode="area"
+    )[0]
+    values, depth, region = small[0], small[1], small[2] > 0.5
+    usable = region & (values < CLIPPED) & (values > BLACK)
+    count = int(usable.sum())
+    if count < MIN_PIXELS:
+        return _unknown(count)
+    candidates = hemisphere_directions(SCENE_DIRECTIONS)
+    lights = Light(
+        candidates,
+        torch.ones(len(candidates)),
+        torch.zeros(len(candidates)),
+        torch.ones(len(candidates), 3),
+    )
+    shades = []
+    for relief in SCENE_RELIEFS:
+        heights = heights_from_depth(depth[None], relief)
+        normals = normals_from_heights(heights)[0]
+        visible = cast_shadows(heights.expand(len(candidates), -1, -1), lights)
+        lambert = (normals @ candidates.T).clamp_min(0.0).permute(2, 0, 1)
+        shades.append((visible * lambert)[:, usable])
+    shade = torch.cat(shades)  # [reliefs * directions, pixels]
+    loss, scale, offset = _robust_line_fits(shade, values[usable])
+    best = int(loss.argmin())
+    if not bool(torch.isfinite(loss[best])):
+        return _unknown(count)
+    direction = candidates[best % len(candidates)]
+    far = (candidates @ direction < SCENE_FAR_COS).repeat(len(SCENE_RELIEFS))
+    margin = (loss[far].min() - loss[best]) / loss[best].clamp_min(1e-6)
+    coverage = min(1.0, count / FULL_COVERAGE)
+    confidence = coverage * (margin / FULL_MARGIN).clamp(0.0, 1.0)
+    y = values[usable]
+    predicted = offset[best] + scale[best] * shade[best]
+    variance = y.var(unbiased=False).clamp_min(1e-8)
+    explained = (1.0 - ((y - predicted) ** 2).mean() / variance).clamp(0.0, 1.0)
+    return (
+        direction,
+        scale[best].clamp_min(0.0),
+        offset[best].clamp_min(0.0),
+        confidence.float(),
+        explained.float(),
+        torch.tensor(float(count)),
+    )
+
+
+def _robust_line_fits(shade: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """For each row of shade [K,N]: values ~ offset + scale * shade, fitted with Cauchy weights;
+    (loss [K] on one common residual scale, so rows compare; inf where scale <= 0, scale,
+    offset)."""
+    weight = torch.ones_like(shade)
+    for _ in range(IRLS_ROUNDS):
+        sw, sx, sy = weight.sum(1), (weight * shade).sum(1), (weight * values).sum(1)
+        sxx, sxy = (weight * shade * shade).sum(1), (weight * shade * values).sum(1)
+        scale = (sw * sxy - sx * sy) / (sw * sxx - sx * sx).clamp_min(1e-9)
+        offset = (sy - scale * sx) / sw.clamp_min(1e-9)
+        residual = values - offset[:, None] - scale[:, None] * shade
+        spread = 1.4826 * residual.abs().median(dim=1, keepdim=True).values.clamp_min(1e-4)
+        weight = 1.0 / (1.0 + (residual / (2.0 * spread)) ** 2)
+    common = 1.4826 * residual.abs().median().clamp_min(1e-4)
+    loss = torch.log1p((residual / (2.0 * common)) ** 2).mean(dim=1)
+    return torch.where(scale > 0, loss, torch.full_like(loss, math.inf)), scale, offset

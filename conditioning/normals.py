@@ -178,6 +178,14 @@ def angular_error_degrees(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
     return torch.stack([angles[i][mask[i] > 0.5].median() for i in range(a.shape[0])])
 
 
+def depth_plane(depth_map: Tensor, height: int, width: int) -> Tensor:
+    """A depth IMAGE [B,H,W,C] or MASK [B,H,W] as one plane [B,height,width] (resized)."""
+    depth = depth_map.float() if depth_map.ndim == 3 else depth_map[..., :3].float().mean(-1)
+    if tuple(depth.shape[1:3]) != (height, width):
+        depth = _resize(depth[..., None], height, width)[..., 0]
+    return depth
+
+
 def subject_normals(
     mask: Tensor,
     normal_map: Tensor | None = None,
@@ -193,9 +201,6 @@ def subject_normals(
     if normal_map is not None:
         return prepare_normal_map(normal_map, mask, height, width, convention), None
     if depth_map is not None:
-        depth = depth_map if depth_map.ndim == 3 else depth_map[..., :3].float().mean(-1)
-        if tuple(depth.shape[1:3]) != (height, width):
-            depth = _resize(depth[..., None].float(), height, width)[..., 0]
-        heights = heights_from_depth(depth, relief)
+        heights = heights_from_depth(depth_plane(depth_map, height, width), relief)
         return normals_from_heights(heights), heights
     return estimate_normals(mask)[0], None

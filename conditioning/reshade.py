@@ -17,12 +17,13 @@ import torch
 from torch import Tensor
 
 from .light import Light
-from .light_estimate import LightEstimate, estimate_light
+from .light_estimate import LightEstimate, estimate_light, luminance
 from .normals import estimate_normals
 from .shading import cast_shadows, shading_map
 
 MAX_GAIN = 20.0  # a pixel in the old attached shadow is brightened at most this much
 MIN_SHADING = 0.05
+MIN_LUMA = 1e-3  # below this the reference has no colour to keep
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,17 @@ def reshade(
     relit = (image[..., :3] * gain).clamp(0.0, 1.0)
     out = torch.where(region[..., None], relit, image[..., :3])
     return Reshaded(out, target, estimate, normals)
+
+
+def keep_colours(answer: Tensor, reference: Tensor) -> Tensor:
+    """answer [B,H,W,3] 0..1 with its own luminance and the chromaticity of `reference` (the
+    re-shaded subject: its albedo times the light's colour). Why: the refiner, a small network
+    trained on rendered scenes, learns shadows, highlights and edges, but on real photos it also
+    moves colours (grey-blue casts on a white cup); the re-shaded subject already has exactly the
+    colours a relight should have, so only the refiner's brightness is kept."""
+    answer_luma = luminance(answer)
+    reference_luma = luminance(reference)
+    usable = reference_luma > MIN_LUMA
+    ratio = answer_luma / reference_luma.clamp_min(MIN_LUMA)
+    kept = reference[..., :3] * ratio[..., None]
+    return torch.where(usable[..., None], kept, answer[..., :3]).clamp(0.0, 1.0)

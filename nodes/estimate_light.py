@@ -8,9 +8,9 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..conditioning.light import Light
-from ..conditioning.light_estimate import LightEstimate, estimate_light
+from ..conditioning.light_estimate import LightEstimate, estimate_light, estimate_scene_light
 from ..conditioning.mask import resize_mask
-from ..conditioning.normals import flat_normals, subject_normals
+from ..conditioning.normals import depth_plane, flat_normals, subject_normals
 from ..conditioning.shading import light_preview
 from .common import CATEGORY
 from .common import Light as LightType
@@ -49,7 +49,8 @@ class EstimateLight(io.ComfyNode):
                 "LIGHT for the sampler, with a confidence 0..1. inside_mask: the subject's own "
                 "light (the pack's silhouette normals, or your normal/depth map). outside_mask: "
                 "the scene's light, so a pasted object can be matched to it; this needs a "
-                "normal or depth map of the whole image (without one the scene is taken as flat "
+                "depth map (best: its shapes' cast shadows are scored too, at any depth scale) "
+                "or a normal map of the whole image (without one the scene is taken as flat "
                 "and the confidence is 0). Flat, tiny, black, clipped or featureless regions "
                 "give a low confidence and a warning rather than a made-up light."
             ),
@@ -92,12 +93,16 @@ class EstimateLight(io.ComfyNode):
         area = mask if region == "inside_mask" else 1.0 - mask
         normal_map = image_batch("normal_map", normal_map, batch)
         depth_map = image_batch("depth_map", depth_map, batch)
-        if region == "outside_mask" and normal_map is None and depth_map is None:
-            normals = flat_normals(mask)  # no scene geometry: nothing to fit a direction to
+        if region == "outside_mask" and normal_map is None and depth_map is not None:
+            depth = depth_plane(depth_map, height, width)
+            estimate = estimate_scene_light(image[..., :3], depth, area)
         else:
-            shape_mask = mask if region == "inside_mask" else torch.ones_like(mask)
-            normals, _ = subject_normals(shape_mask, normal_map, depth_map, normal_convention)
-        estimate = estimate_light(image[..., :3], normals, area)
+            if region == "outside_mask" and normal_map is None:
+                normals = flat_normals(mask)  # no scene geometry: nothing to fit a direction to
+            else:
+                shape_mask = mask if region == "inside_mask" else torch.ones_like(mask)
+                normals, _ = subject_normals(shape_mask, normal_map, depth_map, normal_convention)
+            estimate = estimate_light(image[..., :3], normals, area)
         lines = [f"image {i}: {estimate.summary(i)}" for i in range(batch)]
         low = [i for i in range(batch) if float(estimate.confidence[i]) < LOW_CONFIDENCE]
         if low:

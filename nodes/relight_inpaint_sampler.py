@@ -121,4 +121,5 @@ class RelightInpaintSampler(io.ComfyNode):
             latent = {"samples": prepared.latent_image}
             return io.NodeOutput(mask_cond.image[..., :3], latent, shading)
         samples = sample(model, prepared, seed, steps, cfg, sampler_name, scheduler, denoise)
-        return io.NodeOutput(finish(vae, samples, mask_cond), {"samples": samples}, shading)
+        image = finish(vae, samples, mask_cond, prepared.colours)
+        return io.NodeOutput(image, {"samples": samples}, shading)

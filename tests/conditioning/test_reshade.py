@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from relight_inpaint.conditioning.light import make_light
-from relight_inpaint.conditioning.light_estimate import estimate_light
-from relight_inpaint.conditioning.reshade import reshade
+from relight_inpaint.conditioning.light_estimate import estimate_light, luminance
+from relight_inpaint.conditioning.reshade import keep_colours, reshade
 
 from .test_light_estimate import angle, lit_sphere
 
@@ -59,3 +59,20 @@ def test_unfittable_subject_is_taken_as_evenly_lit():
     assert float(out.current.confidence[0]) == 0.0
     expected = torch.where(mask[..., None] > 0.5, 0.4 * out.shading / 1.15, flat)
     np.testing.assert_allclose(out.image.numpy(), expected.numpy(), atol=1e-6)
+
+
+def test_keep_colours_takes_the_references_chromaticity_and_the_answers_luminance():
+    generator = torch.Generator().manual_seed(5)
+    reference = torch.rand(1, 16, 16, 3, generator=generator) * 0.5 + 0.2
+    answer = torch.rand(1, 16, 16, 3, generator=generator) * 0.6  # other colours, other light
+    kept = keep_colours(answer, reference)
+    region = torch.ones(1, 16, 16)
+    assert torch.allclose(
+        chromaticity(kept)[usable(kept, region)],
+        chromaticity(reference)[usable(kept, region)],
+        atol=1e-5,
+    )
+    unclipped = kept.amax(-1) < 1.0
+    assert torch.allclose(luminance(kept)[unclipped], luminance(answer)[unclipped], atol=1e-5)
+    black = keep_colours(answer, torch.zeros_like(reference))
+    assert torch.equal(black, answer)  # no colour to keep: the answer stays

@@ -79,6 +79,28 @@ def test_shaded_model_samples_and_keeps_the_outside_exact(shaded):
         assert torch.isfinite(out).all()
 
 
+def test_shaded_relight_keeps_the_reshaded_subjects_colours(shaded):
+    """Whatever colours the refiner (here random weights) gives, the relight has the re-shaded
+    subject's chromaticity; fill and the gradient-era files keep their own answer."""
+    model, vae = shaded
+    masked = scene()
+    prepared = prepare(model, vae, masked, light(), "relight")
+    samples = sample(model, prepared, 0, 1, 1.0, "euler", "simple", 1.0)
+    out = finish(vae, samples, masked, prepared.colours)
+    free = finish(vae, samples, masked)
+    expected = reshade(masked.image, masked.mask, light()).image
+
+    def rg(image):
+        return image[..., :2] / image.sum(-1, keepdim=True).clamp_min(1e-6)
+
+    inside = (masked.mask > 0.5) & (out.amax(-1) < 1.0) & (expected.amax(-1) > 0.05)
+    assert inside.sum() > 50
+    assert (rg(out) - rg(expected))[inside].abs().max() < 1e-3
+    assert (rg(free) - rg(expected))[inside].abs().max() > 0.05  # the lock is what keeps them
+    assert prepare(model, vae, masked, light(), "fill").colours is None
+    assert prepare(*tiny_relight_model(), masked, light(), "relight").colours is None
+
+
 def test_gradient_model_gets_the_same_conditioning_as_before(shaded):
     """Older files (trained on the gradient light map) see exactly the channels they did."""
     from relight_inpaint.sampling.spatial import model_image, relight_concat
