@@ -73,9 +73,16 @@ def reshade(
     target = shading_map(normals, light, visibility)
     gain = target / current.clamp_min(MIN_SHADING)
     gain = gain.clamp(0.0, MAX_GAIN)
-    relit = (image[..., :3] * gain).clamp(0.0, 1.0)
+    relit = keep_hue_in_range(image[..., :3] * gain)
     out = torch.where(region[..., None], relit, image[..., :3])
     return Reshaded(out, target, estimate, normals)
+
+
+def keep_hue_in_range(image: Tensor) -> Tensor:
+    """Brightened pixels scaled down to fit 0..1 as a whole: clamping each channel would turn a
+    brightened brown yellow (red clips first, green goes on rising)."""
+    image = image.clamp_min(0.0)
+    return image / image.amax(dim=-1, keepdim=True).clamp_min(1.0)
 
 
 def keep_colours(answer: Tensor, reference: Tensor) -> Tensor:
@@ -89,4 +96,4 @@ def keep_colours(answer: Tensor, reference: Tensor) -> Tensor:
     usable = reference_luma > MIN_LUMA
     ratio = answer_luma / reference_luma.clamp_min(MIN_LUMA)
     kept = reference[..., :3] * ratio[..., None]
-    return torch.where(usable[..., None], kept, answer[..., :3]).clamp(0.0, 1.0)
+    return keep_hue_in_range(torch.where(usable[..., None], kept, answer[..., :3]))
