@@ -59,7 +59,7 @@ from ..host.workflow import (  # noqa: E402
     set_input_images,
 )
 from ..sampling.spatial import start_image  # noqa: E402
-from ..training.render import render_relit_target, render_sample  # noqa: E402
+from ..training.render import depth_map, render_relit_target, render_sample  # noqa: E402
 from .metrics import angle_degrees, fit_light_direction, masked_psnr, masked_ssim  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,12 +92,6 @@ class Case:
 def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
     return cv2.dilate((mask > 0.5).astype(np.uint8), kernel).astype(np.float32)
-
-
-def depth_map(surface_z: np.ndarray) -> np.ndarray:
-    """The renderer's surface z as a depth estimator would give it: 0..1, white = near."""
-    low, high = float(surface_z.min()), float(surface_z.max())
-    return ((surface_z - low) / max(high - low, 1e-6)).astype(np.float32)
 
 
 def scene_light_error(case: Case) -> dict[str, tuple[float, float]]:
@@ -152,7 +146,7 @@ def make_cases(seed: int) -> tuple[list[Case], dict]:
         "albedo": sample["albedo"],
         "input": pasted,
         "target": eroded,
-        "depth": depth_map(sample["surface_z"]),
+        "depth": depth_map(sample["surface_z"]).astype(np.float32),
         "depth_relief": float(np.ptp(sample["surface_z"])) / 2.0,  # the frame spans 2 units
         "scene_light": np.asarray(sample["light"]["direction"]),
     }

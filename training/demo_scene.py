@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..conditioning.light_estimate import estimate_scene_light  # noqa: E402
-from .render import render_sample  # noqa: E402
+from .render import depth_map, render_sample  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets"
@@ -73,11 +73,6 @@ def pasted_image(sample: dict) -> np.ndarray:
 
 def to_png(image: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
-
-
-def depth_map(surface_z: np.ndarray) -> np.ndarray:
-    low, high = float(surface_z.min()), float(surface_z.max())
-    return (surface_z - low) / max(high - low, 1e-6)  # white = near, as estimators give it
 
 
 def write_scene(sample: dict, folder: Path) -> None:

@@ -1102,3 +1102,9 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def depth_map(surface_z: np.ndarray) -> np.ndarray:
+    """The renderer's surface z as a depth estimator would give it: 0..1, white = near."""
+    low, high = float(surface_z.min()), float(surface_z.max())
+    return (surface_z - low) / max(high - low, 1e-6)
