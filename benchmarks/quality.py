@@ -9,7 +9,8 @@ Held-out procedural scenes (seeds never used in training) at 256x256, each with 
   Also asked with the mirrored light (azimuth + 180, same elevation), scored against that request,
   and with the light map zeroed (cfg 0: the model's unconditional branch).
 - fill: the target and its shadow masked; the answer is the scene without them. Baselines: the
-  input unchanged, OpenCV's Telea, and the push-pull pre-fill the model starts from.
+  input unchanged, OpenCV's Telea, the push-pull fill (smooth, from the border) and the
+  exemplar fill the model sees in the hole (conditioning/exemplar_fill).
 Every method runs in the same call: the model, the baseline model (the previous default, trained
 on the gradient light map) through the same CLI, and in-process the pipeline with its refiner off
 (re-shading with the pack's estimated normals and light) and, as a reference only, re-shading
@@ -50,6 +51,7 @@ from ..conditioning.normals import (  # noqa: E402
     heights_from_depth,
     normals_from_heights,
 )
+from ..conditioning.prefill import push_pull_fill  # noqa: E402
 from ..conditioning.reshade import reshade  # noqa: E402
 from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
 from ..host.workflow import (  # noqa: E402
@@ -252,10 +254,17 @@ def telea(case: Case) -> np.ndarray:
 
 
 def prefill(case: Case) -> np.ndarray:
-    """The push-pull pre-fill the model starts a fill from (its own baseline)."""
+    """The pre-fill the model sees in the hole and starts from (the exemplar fill)."""
     image = torch.from_numpy(case.input)[None].float()
     mask = torch.from_numpy(case.mask)[None].float()
     return start_image(image, mask, "fill")[0].numpy()
+
+
+def push_pull(case: Case) -> np.ndarray:
+    """The smooth fill from the hole's border (the pre-fill before the exemplar fill)."""
+    pixels = torch.from_numpy(case.input).movedim(-1, 0)[None].float() * 2.0 - 1.0
+    known = torch.from_numpy(case.mask < 0.5)[None, None].float()
+    return ((push_pull_fill(pixels, known)[0].movedim(0, -1) + 1.0) / 2.0).numpy()
 
 
 def as_light(light: dict) -> Light:
@@ -307,7 +316,9 @@ def score(cases: list[Case]) -> list[tuple[str, str, str, str, str, str]]:
         by_task.setdefault(case.name, []).append(case)
     for task, group in by_task.items():
         methods = ["model", "previous", "input"] + (["nolight"] if task == "relight" else [])
-        methods += ["telea", "prefill"] if task == "fill" else ["refiner_off", "true_normals"]
+        methods += (
+            ["telea", "push_pull", "prefill"] if task == "fill" else ["refiner_off", "true_normals"]
+        )
         methods += ["truth"] if task != "fill" else []
         for method in methods:
             psnr, ssim, angles = [], [], []
@@ -343,9 +354,8 @@ def default_steps() -> int:
     return int(node_inputs(load_workflow(), "RelightInpaintSampler")["steps"])
 
 
-def speed_512(url: str, model: str, steps: int, runs: int = 3) -> float:
+def speed_512(url: str, model: str, steps: int, folder: Path, runs: int = 3) -> float:
     sample = render_sample(HELD_OUT_SEED_BASE + 99_999, size=512)
-    folder = REPO / "out" / "benchmarks"
     save_png(folder / "speed_in.png", sample["image"])
     save_png(folder / "speed_mask.png", np.repeat(grow(sample["target_mask"], 4)[..., None], 3, 2))
     upload_image(url, folder / "speed_in.png", "relight_speed_in.png")
@@ -442,7 +452,7 @@ def main() -> None:
     with start_server() as server:
         run_batch(manifest, folder, server.url)
         seconds_512 = {
-            (label, n): speed_512(server.url, name, n)
+            (label, n): speed_512(server.url, name, n, folder)
             for label, name in models.items()
             for n in sorted({steps, 20})
         }
@@ -504,6 +514,7 @@ def collect_outputs(stem: Path, case: Case, light: dict) -> None:
         case.outputs["nolight"] = output("nolight")
     if case.name == "fill":
         case.outputs["telea"] = telea(case)
+        case.outputs["push_pull"] = push_pull(case)
         case.outputs["prefill"] = prefill(case)
     else:
         case.outputs["refiner_off"] = reshaded(case, light)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from ..conditioning.exemplar_fill import exemplar_fill
 from ..conditioning.light import Light, light_map_channels
 from ..conditioning.normals import FLAT
-from ..conditioning.prefill import push_pull_fill
 from ..conditioning.reshade import reshade
 from ..conditioning.shading import shading_map
 from ..model_loader.relight_format import CONCAT_CHANNELS
@@ -24,12 +24,13 @@ SHADED_CHANNELS = ("light_map", "shading_map")  # zeroed together for the uncond
 
 def model_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     """The image channels the model sees, [B,3,H,W] in -1..1: the image; for fill, its hole
-    pre-filled from the border (push-pull), so a fill never starts from the object it removes."""
+    pre-filled from the image's own patches (exemplar_fill), so a fill never starts from the
+    object it removes and the model refines a texture instead of inventing one."""
     pixels = image[..., :3].movedim(-1, 1) * 2.0 - 1.0
     if mode != "fill":
         return pixels
     hard = (mask > 0.5).to(pixels.dtype)[:, None]
-    return push_pull_fill(pixels, 1.0 - hard)
+    return exemplar_fill(pixels, 1.0 - hard)
 
 
 def shaded_inputs(

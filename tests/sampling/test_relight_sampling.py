@@ -13,9 +13,9 @@ from comfy_extras import nodes_custom_sampler as custom
 from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
 
 import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
+from relight_inpaint.conditioning.exemplar_fill import exemplar_fill
 from relight_inpaint.conditioning.light import direction_from_angles, light_map_channels, make_light
 from relight_inpaint.conditioning.mask import MaskedImage, prepare_masked_image
-from relight_inpaint.conditioning.prefill import push_pull_fill
 from relight_inpaint.sampling import spatial
 from relight_inpaint.sampling.relight_sampling import finish, prepare, sample
 
@@ -119,7 +119,7 @@ def test_light_guidance_compares_against_the_light_zeroed(tiny):
     assert torch.equal(lit[:, :4], unlit[:, :4])
 
 
-def test_fill_prefills_the_hole_from_its_border_and_flags_the_mode(tiny):
+def test_fill_prefills_the_hole_from_the_images_patches_and_flags_the_mode(tiny):
     model, vae = tiny
     image = photo()
     masked = prepare_masked_image(image, box_mask(), 0, 0)
@@ -128,7 +128,7 @@ def test_fill_prefills_the_hole_from_its_border_and_flags_the_mode(tiny):
     pixels = image.movedim(-1, 1) * 2 - 1
     known = 1.0 - masked.mask[:, None]
     assert torch.allclose(relight[:, :3], pixels)
-    assert torch.allclose(fill[:, :3], push_pull_fill(pixels, known))
+    assert torch.allclose(fill[:, :3], exemplar_fill(pixels, known), atol=1e-6)
     inside = masked.mask[:, None].expand(-1, 3, -1, -1) > 0.5
     assert not torch.allclose(fill[:, :3][inside], pixels[inside], atol=0.05)
     assert fill[:, -1].min() == 1 and relight[:, -1].max() == 0
@@ -273,9 +273,9 @@ def test_fill_computes_its_prefill_once_for_conditioning_and_start(tiny, monkeyp
 
     def counted(*args):
         calls.append(1)
-        return push_pull_fill(*args)
+        return exemplar_fill(*args)
 
-    monkeypatch.setattr(spatial, "push_pull_fill", counted)
+    monkeypatch.setattr(spatial, "exemplar_fill", counted)
     model, vae = tiny
     prepare(model, vae, prepare_masked_image(photo(), box_mask(), 0, 0), light(), "fill")
     assert len(calls) == 1
