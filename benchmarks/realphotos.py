@@ -145,7 +145,7 @@ class PackModel:
         )
         prepared = prepare(self.model, self.vae, masked, light, "relight")
         samples = sample(self.model, prepared, 0, 1, 1.0, "euler", "simple", 1.0)
-        return finish(self.vae, samples, masked, prepared.colours)[0].numpy()
+        return finish(self.vae, samples, masked)[0].numpy()
 
 
 def quotient(image, mask, light, normals=None) -> np.ndarray:

@@ -17,8 +17,10 @@ import comfy.sd
 import comfy.supported_models_base
 import torch
 
+from ..conditioning.reshade import keep_colours
 from .relight_format import (
     ARCHITECTURES,
+    CONCAT_CHANNELS,
     REGRESSOR,
     RelightConfig,
     check_state_dict,
@@ -73,6 +75,48 @@ class RelightDiffusion(comfy.model_base.BaseModel):
     def __init__(self, model_config: RelightModelConfig, model_type, device=None):
         network = ARCHITECTURES[model_config.relight.architecture]
         super().__init__(model_config, model_type, device=device, unet_model=network)
+        self.relight_config = model_config.relight
+
+    def apply_model(
+        self,
+        x,
+        t,
+        c_concat=None,
+        c_crossattn=None,
+        control=None,
+        transformer_options=None,
+        **kwargs,
+    ):
+        """The network's denoised answer; a shading model's relight keeps the colours of the
+        re-shaded subject it was given (keep_subject_colours). Here rather than in the pack's
+        sampler so that every path gets it: ComfyUI's KSampler, SamplerCustomAdvanced, API
+        graphs."""
+        options = {} if transformer_options is None else transformer_options
+        denoised = super().apply_model(x, t, c_concat, c_crossattn, control, options, **kwargs)
+        if c_concat is None or not self.relight_config.shaded:
+            return denoised
+        return keep_subject_colours(denoised, c_concat, self.relight_config.concat)
+
+
+def keep_subject_colours(
+    denoised: torch.Tensor, concat: torch.Tensor, names: tuple[str, ...]
+) -> torch.Tensor:
+    """denoised [B,3,H,W] in -1..1 with the chromaticity of the concat's masked_image (the
+    re-shaded subject) wherever the concat's mode channel says relight; fill keeps its own
+    colours. Why: the small refiner learns shadows and edges from rendered scenes, but on real
+    photos it also moves colours (conditioning/reshade.keep_colours)."""
+    start = 0
+    parts = {}
+    for name in names:
+        parts[name] = concat[:, start : start + CONCAT_CHANNELS[name]]
+        start += CONCAT_CHANNELS[name]
+    relight = (parts["mode"].amax(dim=(1, 2, 3)) < 0.5).to(denoised.device)
+    if not bool(relight.any()):
+        return denoised
+    reference = (parts["masked_image"].to(denoised) + 1.0) / 2.0
+    answer = ((denoised + 1.0) / 2.0).clamp(0.0, 1.0)
+    kept = keep_colours(answer.movedim(1, -1), reference.movedim(1, -1)).movedim(-1, 1)
+    return torch.where(relight[:, None, None, None], kept * 2.0 - 1.0, denoised)
 
 
 def pixel_space_vae() -> comfy.sd.VAE:

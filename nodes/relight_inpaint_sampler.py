@@ -121,5 +121,5 @@ class RelightInpaintSampler(io.ComfyNode):
             latent = {"samples": prepared.latent_image}
             return io.NodeOutput(mask_cond.image[..., :3], latent, shading)
         samples = sample(model, prepared, seed, steps, cfg, sampler_name, scheduler, denoise)
-        image = finish(vae, samples, mask_cond, prepared.colours)
+        image = finish(vae, samples, mask_cond)
         return io.NodeOutput(image, {"samples": samples}, shading)

@@ -21,7 +21,6 @@ from ..conditioning.composite import composite, resize_image, resize_to_multiple
 from ..conditioning.light import Light, angles_from_direction
 from ..conditioning.mask import MaskedImage, resize_mask
 from ..conditioning.normals import subject_normals
-from ..conditioning.reshade import keep_colours
 from ..conditioning.shading import iclight_ramp, shading_map
 from ..model_loader.relight_model import model_info
 from .spatial import (
@@ -59,7 +58,6 @@ class Prepared:
     latent_image: torch.Tensor
     noise_mask: torch.Tensor  # [B, h, w] at the model's pixel size
     shading: torch.Tensor  # [B, h, w, 3] 0..1: the light map the model was told, for preview
-    colours: torch.Tensor | None = None  # [B, h, w, 3] 0..1: the colours the answer keeps
 
 
 def require_info(model) -> dict:
@@ -164,10 +162,6 @@ def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> P
     else:  # trained on the gradient light map: runs as it always did
         pixels, shading = prefilled, shading_map(normals, light)
     lit = relight_concat(image, mask, light, mode, info["concat"], pixels, shading)
-    # a shading model's relight keeps the re-shaded subject's colours (keep_colours)
-    colours = (
-        (pixels.movedim(1, -1) + 1.0) / 2.0 if info.get("shaded") and mode == "relight" else None
-    )
     # The unconditional branch sees no light: cfg > 1 then pushes toward the requested light.
     unlit = without_light(lit, info["concat"])
     return Prepared(
@@ -177,7 +171,6 @@ def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> P
         latent_image=vae.encode(start_image(image, mask, mode, prefilled)),
         noise_mask=mask,
         shading=shading.clamp(0.0, 1.0),
-        colours=colours,
     )
 
 
@@ -255,13 +248,8 @@ def sample(model, prepared: Prepared, seed, steps, cfg, sampler_name, scheduler,
     return samples
 
 
-def finish(
-    vae, samples: torch.Tensor, masked: MaskedImage, colours: torch.Tensor | None = None
-) -> torch.Tensor:
-    """The answer at the input's size, composited: outside the mask the input, bit for bit.
-    colours (Prepared.colours): the answer keeps their chromaticity, with its own luminance."""
+def finish(vae, samples: torch.Tensor, masked: MaskedImage) -> torch.Tensor:
+    """The answer at the input's size, composited: outside the mask the input, bit for bit."""
     decoded = vae.decode(samples)[..., :3].to(masked.image.dtype)
-    if colours is not None:
-        decoded = keep_colours(decoded, colours.to(decoded))
     decoded = resize_image(decoded, *masked.image.shape[1:3])
     return composite(masked.image[..., :3], decoded, masked.mask)

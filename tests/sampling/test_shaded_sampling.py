@@ -7,11 +7,13 @@ import pytest
 import torch
 from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
 
+import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 from relight_inpaint.conditioning.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import prepare_masked_image
 from relight_inpaint.conditioning.normals import encode_normal_map, estimate_normals
 from relight_inpaint.conditioning.reshade import reshade
 from relight_inpaint.model_loader.relight_format import CONCAT_CHANNELS
+from relight_inpaint.nodes.relight_conditioning import RelightConditioning
 from relight_inpaint.sampling.relight_sampling import Geometry, finish, prepare, sample
 
 SHADED = tuple(CONCAT_CHANNELS)
@@ -79,26 +81,67 @@ def test_shaded_model_samples_and_keeps_the_outside_exact(shaded):
         assert torch.isfinite(out).all()
 
 
+def rg(image):
+    return image[..., :2] / image.sum(-1, keepdim=True).clamp_min(1e-6)
+
+
+def raw_network(model):
+    """The same model with the colour lock bypassed: what the refiner alone answers."""
+    import comfy.model_base
+
+    raw = model.clone()
+    inner = raw.model
+
+    def apply_model(*args, **kwargs):
+        return comfy.model_base.BaseModel.apply_model(inner, *args, **kwargs)
+
+    raw.set_model_unet_function_wrapper(
+        lambda apply, options: apply_model(options["input"], options["timestep"], **options["c"])
+    )
+    return raw
+
+
 def test_shaded_relight_keeps_the_reshaded_subjects_colours(shaded):
     """Whatever colours the refiner (here random weights) gives, the relight has the re-shaded
-    subject's chromaticity; fill and the gradient-era files keep their own answer."""
+    subject's chromaticity, through ComfyUI's stock KSampler as through the pack's sampler."""
     model, vae = shaded
     masked = scene()
-    prepared = prepare(model, vae, masked, light(), "relight")
-    samples = sample(model, prepared, 0, 1, 1.0, "euler", "simple", 1.0)
-    out = finish(vae, samples, masked, prepared.colours)
-    free = finish(vae, samples, masked)
+    conditioned = RelightConditioning.execute(model, vae, masked, light(), "relight").result
+    positive, negative, latent = conditioned
     expected = reshade(masked.image, masked.mask, light()).image
+    for path in (model, raw_network(model)):
+        (stock,) = comfy_nodes.common_ksampler(
+            path, 0, 1, 1.0, "euler", "simple", positive, negative, latent
+        )
+        out = finish(vae, stock["samples"], masked)
+        inside = (masked.mask > 0.5) & (out.amax(-1) < 1.0) & (expected.amax(-1) > 0.05)
+        assert inside.sum() > 50
+        shift = (rg(out) - rg(expected))[inside].abs().max()
+        if path is model:
+            assert shift < 1e-3
+            ours = sample(
+                model,
+                prepare(model, vae, masked, light(), "relight"),
+                0,
+                1,
+                1.0,
+                "euler",
+                "simple",
+                1.0,
+            )
+            assert torch.equal(ours, stock["samples"])
+        else:
+            assert shift > 0.05  # the lock is what keeps them
 
-    def rg(image):
-        return image[..., :2] / image.sum(-1, keepdim=True).clamp_min(1e-6)
 
-    inside = (masked.mask > 0.5) & (out.amax(-1) < 1.0) & (expected.amax(-1) > 0.05)
-    assert inside.sum() > 50
-    assert (rg(out) - rg(expected))[inside].abs().max() < 1e-3
-    assert (rg(free) - rg(expected))[inside].abs().max() > 0.05  # the lock is what keeps them
-    assert prepare(model, vae, masked, light(), "fill").colours is None
-    assert prepare(*tiny_relight_model(), masked, light(), "relight").colours is None
+def test_fill_and_gradient_era_files_keep_their_own_colours(shaded):
+    model, vae = shaded
+    masked = scene()
+    for mode, (path, own_vae) in (("fill", shaded), ("relight", tiny_relight_model())):
+        prepared = prepare(path, own_vae, masked, light(), mode)
+        locked = sample(path, prepared, 0, 1, 1.0, "euler", "simple", 1.0)
+        free = sample(raw_network(path), prepared, 0, 1, 1.0, "euler", "simple", 1.0)
+        assert torch.equal(locked, free)
 
 
 def test_gradient_model_gets_the_same_conditioning_as_before(shaded):
