@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .filters import gaussian_blur
 from .prefill import push_pull_fill
 
 PATCH = 7  # patch side at every level (odd)
@@ -87,20 +88,9 @@ def relight_to(filled: Tensor, smooth: Tensor, known: Tensor) -> Tensor:
     so the known surroundings do not leak into it twice."""
     sigma = RELIGHT_SIGMA * PATCH
     hole = 1.0 - known
-    low_filled = _blur(filled * hole, sigma) / _blur(hole, sigma).clamp_min(1e-4)
-    low_smooth = _blur(smooth * hole, sigma) / _blur(hole, sigma).clamp_min(1e-4)
+    low_filled = gaussian_blur(filled * hole, sigma) / gaussian_blur(hole, sigma).clamp_min(1e-4)
+    low_smooth = gaussian_blur(smooth * hole, sigma) / gaussian_blur(hole, sigma).clamp_min(1e-4)
     return filled + (low_smooth - low_filled)
-
-
-def _blur(x: Tensor, sigma: float) -> Tensor:
-    radius = max(1, int(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def _pyramid(image: Tensor, known: Tensor) -> list[tuple[Tensor, Tensor]]:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from . import comfy_server as comfy
 from .workflow import (
+    LIGHT_OPTION,
     LIGHT_PRESETS,
     MAP_KEYS,
     MODES,
@@ -363,7 +364,10 @@ def render(url: str, prompt_options: dict, inputs: Inputs, on_progress: Callable
 
 
 def sampler_steps(options: dict) -> int:
-    prompt = build_prompt(options, "photo.png", "mask.png")
+    """The workflow's steps under these options (the light, which may need maps, is moot)."""
+    prompt = build_prompt(
+        {key: value for key, value in options.items() if key != LIGHT_OPTION}, "p.png", "m.png"
+    )
     return int(node_inputs(prompt, "RelightInpaintSampler")["steps"])
 
 

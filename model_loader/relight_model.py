@@ -17,7 +17,7 @@ import comfy.sd
 import comfy.supported_models_base
 import torch
 
-from ..conditioning.reshade import keep_colours
+from ..conditioning.reshade import DETAIL_SIGMA, keep_colours
 from .relight_format import (
     ARCHITECTURES,
     CONCAT_CHANNELS,
@@ -102,9 +102,10 @@ def keep_subject_colours(
     denoised: torch.Tensor, concat: torch.Tensor, names: tuple[str, ...]
 ) -> torch.Tensor:
     """denoised [B,3,H,W] in -1..1 with the chromaticity of the concat's masked_image (the
-    re-shaded subject) wherever the concat's mode channel says relight; fill keeps its own
-    colours. Why: the small refiner learns shadows and edges from rendered scenes, but on real
-    photos it also moves colours (conditioning/reshade.keep_colours)."""
+    re-shaded subject) and its detail finer than DETAIL_SIGMA, wherever the concat's mode
+    channel says relight; fill keeps its own answer. Why: the small refiner learns shadows and
+    edges from rendered scenes, but on real photos it also moves colours and smooths skin
+    (conditioning/reshade.keep_colours)."""
     start = 0
     parts = {}
     for name in names:
@@ -115,7 +116,8 @@ def keep_subject_colours(
         return denoised
     reference = (parts["masked_image"].to(denoised) + 1.0) / 2.0
     answer = ((denoised + 1.0) / 2.0).clamp(0.0, 1.0)
-    kept = keep_colours(answer.movedim(1, -1), reference.movedim(1, -1)).movedim(-1, 1)
+    kept = keep_colours(answer.movedim(1, -1), reference.movedim(1, -1), DETAIL_SIGMA)
+    kept = kept.movedim(-1, 1)
     return torch.where(relight[:, None, None, None], kept * 2.0 - 1.0, denoised)
 
 

@@ -11,6 +11,7 @@ from relight_inpaint.conditioning.normals import (
     angular_error_degrees,
     check_normal_map,
     decode_normal_map,
+    dequantize_depth,
     encode_normal_map,
     estimate_normals,
     heights_from_depth,
@@ -112,3 +113,20 @@ def test_subject_cut_by_the_frame_continues_past_it():
     mask[:, 16:48, 32:] = 1.0  # a bar leaving through the right edge
     normals, _ = estimate_normals(mask)
     assert abs(float(normals[0, 32, 62, 0])) < 0.2  # no contour at the frame: faces the viewer
+
+
+def test_an_8_bit_depth_map_gives_smooth_normals_not_rings():
+    """A sphere's depth saved as an 8-bit image is a staircase of contour rings; its normals
+    must still be the sphere's, and a real depth edge must stay sharp."""
+    mask, truth = disc(128, 50.0)
+    # near = white; the sphere spans 39% of the map's depth range, as a subject in a scene does
+    z = truth[..., 2] * mask * 50.0 / 128
+    eight_bit = (z * 255).round() / 255
+    raw = normals_from_heights(eight_bit * 128)
+    smooth = normals_from_heights(heights_from_depth(eight_bit, relief=1.0))
+    inner = mask * (truth[..., 2] > 0.5)  # away from the silhouette's depth edge
+    assert float(angular_error_degrees(raw, truth, inner)[0]) > 4.0
+    assert float(angular_error_degrees(smooth, truth, inner)[0]) < 1.5
+    step = torch.zeros(1, 32, 32)
+    step[:, :, 16:] = 1.0
+    assert float(dequantize_depth(step)[0, 16, 10]) < 0.01  # 6 px from the edge: untouched

@@ -76,3 +76,36 @@ def test_keep_colours_takes_the_references_chromaticity_and_the_answers_luminanc
     assert torch.allclose(luminance(kept)[unclipped], luminance(answer)[unclipped], atol=1e-5)
     black = keep_colours(answer, torch.zeros_like(reference))
     assert torch.equal(black, answer)  # no colour to keep: the answer stays
+
+
+def test_keep_colours_with_detail_takes_the_references_detail_and_the_answers_brightness():
+    """A refiner that smooths (here: a flat answer) gets the subject's texture back, at the
+    answer's brightness; without detail_sigma the texture stays lost."""
+    generator = torch.Generator().manual_seed(6)
+    texture = 1.0 + 0.3 * torch.sign(torch.randn(1, 32, 32, 1, generator=generator))
+    reference = torch.tensor([0.5, 0.4, 0.3]) * texture  # a textured subject
+    answer = torch.full((1, 32, 32, 3), 0.25)  # smooth, half as bright
+    detailed = keep_colours(answer, reference, detail_sigma=1.0)
+    flat = keep_colours(answer, reference)
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    assert luminance(flat)[inner].std() < 1e-4
+    correlation = torch.corrcoef(
+        torch.stack([luminance(detailed)[inner].flatten(), texture[inner][..., 0].flatten()])
+    )[0, 1]
+    assert correlation > 0.9
+    assert abs(luminance(detailed)[inner].mean() - luminance(answer)[inner].mean()) < 0.02
+
+
+def test_the_old_shadow_takes_the_lit_sides_albedo_not_its_brightened_noise():
+    """A sphere lit from the left, its right half in near-black noisy shadow, relit from the
+    right: the new lit side gets the well-lit side's colour, not noise brightened 10x or more."""
+    image, mask, normals = lit_sphere((-1.0, 0.0, 0.2), albedo=(0.8, 0.5, 0.3), ambient=0.02)
+    noise = torch.rand(image.shape, generator=torch.Generator().manual_seed(3)) * 0.03
+    noisy = (image + noise * mask[..., None]).clamp(0, 1)
+    out = reshade(noisy, mask, make_light(torch.tensor([1.0, 0.0, 0.2]), 1.0, 0.05), normals)
+    right = (mask[0] > 0.5) & (normals[0, ..., 0] > 0.6)
+    lit = out.image[0][right]
+    assert float(lit.std(0).max()) < 0.08
+    assert (
+        float((chromaticity(lit).median(0).values - torch.tensor([0.5, 0.31])).abs().max()) < 0.04
+    )

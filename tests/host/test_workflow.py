@@ -510,3 +510,9 @@ def test_manifest_maps_are_paths_relative_to_the_manifest(tmp_path: Path) -> Non
     assert item.options["light"] == "auto"
     with pytest.raises(ManifestError, match="^line 4: normal_map: expected a file path"):
         parse_manifest_line(json.dumps({"image": "a", "mask": "b", "normal_map": 3}), 4, tmp_path)
+
+
+def test_the_progress_bar_knows_the_steps_of_an_auto_light_run():
+    # `relight run --light auto --depth-map d.png` sized its progress bar from a prompt built
+    # without the maps, which auto refuses
+    assert cli.sampler_steps({"light": "auto", "steps": 3}) == 3
