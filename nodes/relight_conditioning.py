@@ -97,7 +97,7 @@ class RelightConditioning(io.ComfyNode):
                 ),
                 io.Latent.Output(
                     display_name="latent",
-                    tooltip="Image latent (fill: the hole pre-filled from its border) "
+                    tooltip="Image latent (fill: the hole pre-filled with patches of the image) "
                     "+ noise_mask.",
                 ),
             ],
