@@ -4,9 +4,10 @@ to fine, then re-lit: its low frequencies are taken from the border's smooth int
 patch copied from a brighter or darker part of the scene takes the light of the place it lands.
 
 Why not OpenCV: `xphoto`'s FSR lives in opencv-contrib, whose wheel clashes with the plain
-opencv wheels users already have (both install `cv2`). This is pure torch, runs on a CPU in well
-under a second at the pack's working size, and needs no weights. The push-pull fill stays as the
-smooth interpolation it starts from and re-lights with (conditioning/prefill).
+opencv wheels users already have (both install `cv2`). This is pure torch and needs no weights;
+on a 2-core CPU it takes under a second for a 256 px scene and a few seconds for a 512 px one.
+The push-pull fill stays as the smooth interpolation it starts from and re-lights with
+(conditioning/prefill).
 
 PatchMatch here is the parallel form (every target patch updated at once from its four
 neighbours at growing jumps, then a random search at shrinking radii), so it vectorises in torch
@@ -93,8 +94,9 @@ def relight_to(filled: Tensor, smooth: Tensor, known: Tensor) -> Tensor:
     so the known surroundings do not leak into it twice."""
     sigma = RELIGHT_SIGMA * PATCH
     hole = 1.0 - known
-    low_filled = gaussian_blur(filled * hole, sigma) / gaussian_blur(hole, sigma).clamp_min(1e-4)
-    low_smooth = gaussian_blur(smooth * hole, sigma) / gaussian_blur(hole, sigma).clamp_min(1e-4)
+    coverage = gaussian_blur(hole, sigma).clamp_min(1e-4)
+    low_filled = gaussian_blur(filled * hole, sigma) / coverage
+    low_smooth = gaussian_blur(smooth * hole, sigma) / coverage
     return filled + (low_smooth - low_filled)
 
 

@@ -218,8 +218,9 @@ def _scene_one(values: Tensor, depth: Tensor, region: Tensor):
         torch.ones(len(candidates), 3),
     )
     shades = []
+    unit_heights = heights_from_depth(depth[None], 1.0)  # heights scale with the relief
     for relief in SCENE_RELIEFS:
-        heights = heights_from_depth(depth[None], relief)
+        heights = unit_heights * relief
         normals = normals_from_heights(heights)[0]
         visible = cast_shadows(heights.expand(len(candidates), -1, -1), lights)
         lambert = (normals @ candidates.T).clamp_min(0.0).permute(2, 0, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,12 @@ UNET_KEYS = (
     "time_dim",
 )
 REGRESSOR_UNET_KEYS = tuple(k for k in UNET_KEYS if k != "time_dim")  # it has no timestep input
+
+
+def channel_slice(concat: Sequence[str], name: str = "light_map") -> slice:
+    """Where the channels `name` lie among the conditioning channels of `concat`."""
+    start = sum(CONCAT_CHANNELS[n] for n in concat[: list(concat).index(name)])
+    return slice(start, start + CONCAT_CHANNELS[name])
 
 
 @dataclass(frozen=True)

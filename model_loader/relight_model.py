@@ -20,9 +20,9 @@ import torch
 from ..conditioning.reshade import DETAIL_SIGMA, keep_colours
 from .relight_format import (
     ARCHITECTURES,
-    CONCAT_CHANNELS,
     REGRESSOR,
     RelightConfig,
+    channel_slice,
     check_state_dict,
     load_tensors,
     network_kwargs,
@@ -106,15 +106,11 @@ def keep_subject_colours(
     channel says relight; fill keeps its own answer. Why: the small refiner learns shadows and
     edges from rendered scenes, but on real photos it also moves colours and smooths skin
     (conditioning/reshade.keep_colours)."""
-    start = 0
-    parts = {}
-    for name in names:
-        parts[name] = concat[:, start : start + CONCAT_CHANNELS[name]]
-        start += CONCAT_CHANNELS[name]
-    relight = (parts["mode"].amax(dim=(1, 2, 3)) < 0.5).to(denoised.device)
+    mode = concat[:, channel_slice(names, "mode")]
+    relight = (mode.amax(dim=(1, 2, 3)) < 0.5).to(denoised.device)
     if not bool(relight.any()):
         return denoised
-    reference = (parts["masked_image"].to(denoised) + 1.0) / 2.0
+    reference = (concat[:, channel_slice(names, "masked_image")].to(denoised) + 1.0) / 2.0
     answer = ((denoised + 1.0) / 2.0).clamp(0.0, 1.0)
     kept = keep_colours(answer.movedim(1, -1), reference.movedim(1, -1), DETAIL_SIGMA)
     kept = kept.movedim(-1, 1)

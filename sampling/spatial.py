@@ -17,7 +17,7 @@ from ..conditioning.light import Light, light_map_channels
 from ..conditioning.normals import FLAT
 from ..conditioning.reshade import reshade
 from ..conditioning.shading import shading_map
-from ..model_loader.relight_format import CONCAT_CHANNELS
+from ..model_loader.relight_format import channel_slice
 
 SHADED_CHANNELS = ("light_map", "shading_map")  # zeroed together for the unconditional branch
 
@@ -97,12 +97,6 @@ def relight_concat(
 
 def _part(value):
     return value() if callable(value) else value
-
-
-def channel_slice(concat: list[str], name: str = "light_map") -> slice:
-    """Where the channels `name` lie among the conditioning channels of `concat`."""
-    start = sum(CONCAT_CHANNELS[n] for n in concat[: concat.index(name)])
-    return slice(start, start + CONCAT_CHANNELS[name])
 
 
 def without_light(condition: torch.Tensor, concat: list[str]) -> torch.Tensor:

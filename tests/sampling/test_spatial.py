@@ -2,7 +2,8 @@
 
 import torch
 
-from relight_inpaint.sampling.spatial import channel_slice, without_light
+from relight_inpaint.model_loader.relight_format import channel_slice
+from relight_inpaint.sampling.spatial import without_light
 
 
 def test_without_light_zeroes_exactly_the_light_map_channels():
