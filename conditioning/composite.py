@@ -46,6 +46,18 @@ def resize_image(image: Tensor, height: int, width: int) -> Tensor:
     return resized.permute(0, 2, 3, 1).contiguous()
 
 
+def preview_image(image: Tensor, side: int) -> Tensor:
+    """IMAGE [B, H, W, C] at most `side` px a side, for a preview. A large photo is first
+    subsampled by striding (a view), so no full-size copy is ever made."""
+    height, width = image.shape[1:3]
+    if max(height, width) <= side:
+        return image
+    step = max(1, max(height, width) // (2 * side))
+    strided = image[:, ::step, ::step].contiguous()
+    scale = side / max(height, width)
+    return resize_image(strided, max(1, round(height * scale)), max(1, round(width * scale)))
+
+
 def _check_image(name: str, image: Tensor) -> None:
     if image.ndim != 4 or image.shape[-1] != 3:
         raise ValueError(f"{name}: expected shape [B, H, W, 3], got {list(image.shape)}")

@@ -5,15 +5,20 @@ from __future__ import annotations
 import torch
 from comfy_api.v0_0_2 import io
 
+from ..conditioning.composite import preview_image
 from ..conditioning.mask import MaskedImage, prepare_masked_image
 from .common import CATEGORY, MaskCond
 
+PREVIEW_SIDE = 2048
+
 
 def mask_overlay(masked: MaskedImage) -> torch.Tensor:
-    """The image with the region to repaint tinted red."""
+    """The image with the region to repaint tinted red, at most PREVIEW_SIDE px a side."""
+    image = preview_image(masked.image, PREVIEW_SIDE)
+    mask = preview_image(masked.mask[..., None], PREVIEW_SIDE)
     red = torch.tensor([1.0, 0.2, 0.2])
-    m = masked.mask[..., None] * 0.6
-    return masked.image * (1 - m) + red * m
+    m = mask * 0.6
+    return image * (1 - m) + red * m
 
 
 class MaskConditioning(io.ComfyNode):
@@ -57,7 +62,10 @@ class MaskConditioning(io.ComfyNode):
             outputs=[
                 MaskCond.Output(display_name="mask_cond", tooltip="For RelightInpaintSampler."),
                 io.Mask.Output(display_name="mask", tooltip="The final mask, at image size."),
-                io.Image.Output(display_name="preview", tooltip="The region to repaint, in red."),
+                io.Image.Output(
+                    display_name="preview",
+                    tooltip=f"The region to repaint, in red (at most {PREVIEW_SIDE} px a side).",
+                ),
             ],
         )
 

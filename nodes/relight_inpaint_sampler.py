@@ -5,10 +5,47 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..conditioning.composite import resize_image
-from ..sampling.relight_sampling import finish, prepare, sample
+from ..conditioning.upscale import restorer
+from ..sampling.crops import PREVIEW_SIDE, Sampling, relight_crops
 from .common import CATEGORY
 from .relight_conditioning import make_geometry, optional_inputs, shared_inputs
+
+DEFAULT_CONTEXT = 0.5
+
+
+def crop_inputs() -> list:
+    return [
+        io.Float.Input(
+            "context",
+            default=DEFAULT_CONTEXT,
+            min=0.0,
+            max=8.0,
+            step=0.05,
+            optional=True,
+            tooltip="Each masked region is worked as its own crop: its bounding box plus this "
+            "much context on every side, as a share of the region's longer side (at least "
+            "16 px; clipped at the image border). More context: more of the scene for the "
+            "model to match, a lower working resolution for the region.",
+        ),
+        io.Int.Input(
+            "resolution",
+            default=0,
+            min=0,
+            max=4096,
+            step=64,
+            optional=True,
+            tooltip="Longer side each crop is worked at. 0 = the model's own: the pack's "
+            "model 512 px (never above the photo's), IC-Light 512-1024 px. The result is "
+            "brought back to the photo's full resolution.",
+        ),
+        io.UpscaleModel.Input(
+            "upscale_model",
+            optional=True,
+            tooltip="Your own super-resolution model (Load Upscale Model), used when a crop was "
+            "worked below the photo's resolution. Without it the pack's own detail transfer "
+            "and upscaler are used.",
+        ),
+    ]
 
 
 class RelightInpaintSampler(io.ComfyNode):
@@ -78,14 +115,20 @@ class RelightInpaintSampler(io.ComfyNode):
                     "never the object.",
                 ),
             ]
-            + optional_inputs(),
+            + optional_inputs()
+            + crop_inputs(),
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The result at the input's size."),
-                io.Latent.Output(display_name="latent", tooltip="The sampled latent."),
+                io.Latent.Output(
+                    display_name="latent",
+                    tooltip="The sampled latent of the crop(s) (the first working size when "
+                    "regions were worked at different sizes).",
+                ),
                 io.Image.Output(
                     display_name="shading",
-                    tooltip="What the model was told about the light: the subject's normals "
-                    "shaded by it (IC-Light fc: its starting light image), at the input's size.",
+                    tooltip="Where the crops are and what the model was told about the light "
+                    "in them: the subject's normals shaded by it (IC-Light fc: its starting "
+                    f"light image), on the dimmed photo (at most {PREVIEW_SIDE} px a side).",
                 ),
             ],
         )
@@ -111,15 +154,25 @@ class RelightInpaintSampler(io.ComfyNode):
         depth_map=None,
         normal_convention="y_up",
         light_map="shading",
+        context=DEFAULT_CONTEXT,
+        resolution=0,
+        upscale_model=None,
     ) -> io.NodeOutput:
         geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
-        prepared = prepare(
-            model, vae, mask_cond, light, mode, positive, negative, background, geometry
+        settings = Sampling(seed, steps, cfg, sampler_name, scheduler, denoise)
+        conditioning = {"positive": positive, "negative": negative, "background": background}
+        stitched = relight_crops(
+            model,
+            vae,
+            mask_cond,
+            light,
+            mode,
+            settings,
+            context,
+            resolution,
+            conditioning,
+            geometry,
+            restorer(upscale_model),
         )
-        shading = resize_image(prepared.shading, *mask_cond.image.shape[1:3])
-        if mask_cond.is_empty or denoise == 0:
-            latent = {"samples": prepared.latent_image}
-            return io.NodeOutput(mask_cond.image[..., :3], latent, shading)
-        samples = sample(model, prepared, seed, steps, cfg, sampler_name, scheduler, denoise)
-        image = finish(vae, samples, mask_cond)
-        return io.NodeOutput(image, {"samples": samples}, shading)
+        latent = {"samples": stitched.latent}
+        return io.NodeOutput(stitched.image, latent, stitched.shading)

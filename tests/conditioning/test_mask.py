@@ -224,3 +224,16 @@ def test_prepare_masked_image_batch_mismatch_names_mask():
 def test_prepare_masked_image_rejects_bad_image():
     with pytest.raises(ValueError, match=r"^image: expected"):
         prepare_masked_image(torch.rand(8, 8, 3), torch.zeros(8, 8), grow=0, feather=0)
+
+
+def test_grow_and_feather_around_the_mask_equals_the_whole_image_version():
+    from relight_inpaint.conditioning.mask import feather_mask, grow_and_feather, grow_mask
+
+    mask = torch.zeros(2, 300, 400)
+    mask[0, 0:40, 100:160] = 1.0  # at the border
+    mask[0, 200:230, 300:330] = 0.5
+    mask[1, 150:160, 390:400] = 1.0
+    for grow, feather in ((0, 8), (6, 4), (-3, 5), (12, 0)):
+        whole = feather_mask(grow_mask(mask, grow), feather)
+        assert torch.allclose(grow_and_feather(mask, grow, feather), whole, atol=1e-6)
+    assert torch.equal(grow_and_feather(torch.zeros(1, 50, 50), 4, 4), torch.zeros(1, 50, 50))

@@ -155,14 +155,18 @@ def test_iclight_needs_text_conditioning_and_supports_relight_only(models_dir, s
         sample(model, vae, mode="fill", positive=cond, negative=cond)
 
 
-def test_iclight_image_too_small_says_it_needs_64_px(models_dir, sd15):
+def test_iclight_small_image_is_worked_at_its_native_size_and_returned_at_its_own(models_dir, sd15):
+    """A 48 px photo (below SD1.5's 64 px multiple) is upscaled to the crop's working size and
+    comes back at 48 px, untouched outside the mask."""
     base, vae = sd15
     model, _ = LoadRelightUNet.execute(
         write_iclight(models_dir, base, "fc"), model=base, vae=vae
     ).result
     cond = conditioning(base)
-    with pytest.raises(ValueError, match="at least 64 px"):
-        sample(model, vae, positive=cond, negative=cond, size=48)
+    image, final, out = sample(model, vae, positive=cond, negative=cond, size=48)
+    assert out.shape == image.shape
+    assert torch.equal(out[final == 0], image[final == 0])
+    assert not torch.equal(out[final == 1], image[final == 1])
 
 
 def _iclight_start(models_dir, sd15, light_map: str):

@@ -1,0 +1,242 @@
+"""The sampler's crop-and-stitch path: each masked region is cut out with its context, worked
+at the model's resolution (prepare / sample in relight_sampling), brought back to the crop's
+size (upscale.restore_detail), matched at its edge (seam.match_seam) and composited into a copy
+of the photo. Pixels where the final mask is 0 are the photo's, bit for bit; memory and time
+follow the crops, not the photo.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import comfy.sample
+import torch
+
+from ..conditioning.composite import composite, preview_image, resize_image
+from ..conditioning.crop_stitch import Box, crop_map, plan_crops, work_size
+from ..conditioning.light import Light
+from ..conditioning.mask import MaskedImage, resize_mask
+from ..conditioning.seam import match_seam
+from .relight_sampling import (
+    Geometry,
+    check_mode,
+    prepare,
+    require_info,
+    sample,
+    size_multiple,
+)
+
+RELIGHT_LONG_SIDE = 512  # the pack's model: about the scale of its 256 px training scenes
+ICLIGHT_SIDES = (512, 1024)  # SD1.5's native range for the longer side
+MIN_CROP = 128  # px a side, where the image allows: a model needs some surroundings
+BATCH_PIXELS = 4 * 1024 * 1024  # crops of one size are sampled together up to this many pixels
+PREVIEW_SIDE = 2048  # the shading preview's longer side at most
+MAX_SIDE = 16384  # refused above this before anything is allocated (the crop plan is cheap)
+MAX_MEGAPIXELS = 268.0
+
+
+@dataclass(frozen=True)
+class CropJob:
+    index: int  # which image of the batch
+    box: Box
+    size: tuple[int, int]  # (h, w) the model works at
+
+
+@dataclass
+class Stitched:
+    image: torch.Tensor  # [B, H, W, 3]
+    latent: torch.Tensor  # the first crop group's sampled latent
+    shading: torch.Tensor  # [B, h, w, 3] preview: the light map inside the crops
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What every crop is sampled with."""
+
+    seed: int
+    steps: int
+    cfg: float
+    sampler_name: str
+    scheduler: str
+    denoise: float
+
+
+def check_image_size(height: int, width: int) -> None:
+    megapixels = height * width / 1e6
+    if max(height, width) > MAX_SIDE or megapixels > MAX_MEGAPIXELS:
+        raise ValueError(
+            f"mask_cond: the image is {width}x{height} px ({megapixels:.0f} MP); the limit is "
+            f"{MAX_SIDE} px a side and {MAX_MEGAPIXELS:.0f} MP"
+        )
+
+
+def long_side_for(info: dict, box: Box, resolution: int) -> tuple[int, bool]:
+    """(the long side a crop is worked at, whether a small crop is upscaled to it)."""
+    if info["kind"] == "relight":
+        return resolution or RELIGHT_LONG_SIDE, False
+    low, high = ICLIGHT_SIDES
+    if resolution:
+        return resolution, True
+    return min(max(max(box.height, box.width), low), high), True
+
+
+def plan_jobs(info: dict, masked: MaskedImage, context: float, resolution: int) -> tuple:
+    """(CropJobs of every image in the batch, warnings)."""
+    jobs, warnings = [], []
+    multiple = size_multiple(info)
+    for index in range(masked.batch_size):
+        plan = plan_crops(masked.mask[index], context, MIN_CROP)
+        warnings += [w for w in plan.warnings if w not in warnings]
+        for box in plan.boxes:
+            long_side, upscale = long_side_for(info, box, resolution)
+            jobs.append(CropJob(index, box, work_size(box, long_side, multiple, upscale)))
+    return jobs, warnings
+
+
+def group_jobs(jobs: list[CropJob]) -> list[list[CropJob]]:
+    """Jobs of one working size sampled together, up to BATCH_PIXELS per group."""
+    groups: dict[tuple[int, int], list[list[CropJob]]] = {}
+    for job in jobs:
+        chunks = groups.setdefault(job.size, [[]])
+        if chunks[-1] and (len(chunks[-1]) + 1) * job.size[0] * job.size[1] > BATCH_PIXELS:
+            chunks.append([])
+        chunks[-1].append(job)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
+def cut(masked: MaskedImage, job: CropJob) -> MaskedImage:
+    rows, cols = job.box.slices
+    image = resize_image(masked.image[job.index : job.index + 1, rows, cols], *job.size)
+    mask = resize_mask(masked.mask[job.index : job.index + 1, rows, cols], *job.size)
+    return MaskedImage(image=image, mask=mask)
+
+
+def cut_maps(image: torch.Tensor | None, jobs: list[CropJob], full) -> torch.Tensor | None:
+    """The part of a whole-image map (normals, depth, background: any size, batch 1 or B)
+    under each job's crop, at the jobs' working size."""
+    if image is None:
+        return None
+    if image.ndim == 3:  # a depth MASK
+        image = image[..., None]
+    pick = [min(j.index, image.shape[0] - 1) for j in jobs]
+    parts = [crop_map(image[i : i + 1], j.box, full) for i, j in zip(pick, jobs, strict=True)]
+    return torch.cat([resize_image(p[..., :3], *jobs[0].size) for p in parts])
+
+
+def cut_geometry(geometry: Geometry, jobs: list[CropJob], full: tuple[int, int]) -> Geometry:
+    return Geometry(
+        normal_map=cut_maps(geometry.normal_map, jobs, full),
+        depth_map=cut_maps(geometry.depth_map, jobs, full),
+        convention=geometry.convention,
+        light_map=geometry.light_map,
+    )
+
+
+def group_light(light: Light, jobs: list[CropJob]) -> Light:
+    lights = [light.select(job.index) for job in jobs]
+    grouped = lights[0]
+    for other in lights[1:]:
+        grouped = grouped.concat(other)
+    return grouped
+
+
+def preview_canvas(image: torch.Tensor) -> torch.Tensor:
+    """The photo at preview size, dimmed: the shading preview shows the crops on it."""
+    return preview_image(image[..., :3], PREVIEW_SIDE) * 0.35
+
+
+def paste_preview(canvas: torch.Tensor, shading: torch.Tensor, job: CropJob, full) -> None:
+    scale_h, scale_w = canvas.shape[1] / full[0], canvas.shape[2] / full[1]
+    top, left = round(job.box.top * scale_h), round(job.box.left * scale_w)
+    bottom = max(top + 1, round(job.box.bottom * scale_h))
+    right = max(left + 1, round(job.box.right * scale_w))
+    part = resize_image(shading[None].to(canvas), bottom - top, right - left)
+    canvas[job.index, top:bottom, left:right] = part[0]
+
+
+def relight_crops(
+    model,
+    vae,
+    masked: MaskedImage,
+    light: Light,
+    mode: str,
+    settings: Sampling,
+    context: float,
+    resolution: int = 0,
+    conditioning: dict | None = None,
+    geometry: Geometry | None = None,
+    restore=None,
+) -> Stitched:
+    """The photo with every masked region re-done through its own crop. conditioning: the
+    positive / negative / background inputs (IC-Light); restore(generated, original, mask,
+    mode) brings a crop worked below its size back to full detail (None: bilinear)."""
+    info = require_info(model)
+    check_mode(info, mode)
+    height, width = masked.image.shape[1:3]
+    check_image_size(height, width)
+    light = light.repeat_to(masked.batch_size)
+    jobs, warnings = plan_jobs(info, masked, context, resolution)
+    for warning in warnings:
+        logging.warning("Relight Inpaint: %s", warning)
+    canvas = preview_canvas(masked.image)
+    if not jobs or settings.denoise == 0:
+        nothing = comfy.sample.fix_empty_latent_channels(model, torch.zeros(1, 4, 8, 8))
+        return Stitched(masked.image, nothing, canvas, warnings)
+    output = masked.image.clone()
+    latent = None
+    for jobs_of_size in group_jobs(jobs):
+        samples = _run_group(
+            model, vae, masked, light, mode, settings, conditioning or {}, geometry, jobs_of_size
+        )
+        latent = samples[0] if latent is None else latent
+        decoded = vae.decode(samples[0])[..., :3].to(masked.image.dtype)
+        for k, job in enumerate(jobs_of_size):
+            _stitch(output, masked, decoded[k : k + 1], job, mode, restore)
+            paste_preview(canvas, samples[1][k], job, (height, width))
+    return Stitched(output, latent, canvas, warnings)
+
+
+def _run_group(model, vae, masked, light, mode, settings, conditioning, geometry, jobs):
+    crops = [cut(masked, job) for job in jobs]
+    group = MaskedImage(
+        image=torch.cat([c.image for c in crops]), mask=torch.cat([c.mask for c in crops])
+    )
+    full = masked.image.shape[1:3]
+    geometry = cut_geometry(geometry or Geometry(), jobs, full)
+    background = cut_maps(conditioning.get("background"), jobs, full)
+    prepared = prepare(
+        model,
+        vae,
+        group,
+        group_light(light, jobs),
+        mode,
+        conditioning.get("positive"),
+        conditioning.get("negative"),
+        background,
+        geometry,
+    )
+    samples = sample(
+        model,
+        prepared,
+        settings.seed,
+        settings.steps,
+        settings.cfg,
+        settings.sampler_name,
+        settings.scheduler,
+        settings.denoise,
+    )
+    return samples, prepared.shading
+
+
+def _stitch(output, masked, decoded, job: CropJob, mode: str, restore) -> None:
+    rows, cols = job.box.slices
+    original = masked.image[job.index : job.index + 1, rows, cols]
+    mask = masked.mask[job.index : job.index + 1, rows, cols]
+    if restore is None or tuple(decoded.shape[1:3]) == tuple(original.shape[1:3]):
+        generated = resize_image(decoded, *original.shape[1:3])
+    else:
+        generated = restore(decoded, original, mask, mode)
+    generated = match_seam(generated.clamp(0.0, 1.0), original, mask, fill=mode == "fill")
+    output[job.index, rows, cols] = composite(original, generated, mask)[0]
