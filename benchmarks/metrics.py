@@ -63,3 +63,30 @@ def fit_light_direction(
 def angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
     cosine = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
     return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
+
+
+def seam_delta_e(image: np.ndarray, region: np.ndarray, band: int = 3) -> float:
+    """Median CIEDE2000 colour difference across the edge of `region` (H x W bool): at every
+    edge pixel, the mean colour of the image within `band` px inside the region against the
+    mean within `band` px outside it (Gaussian-weighted, sigma = 2 band). A pasted patch that
+    drifted in tone or colour shows here as a step; a continuous image only its texture."""
+    from scipy import ndimage
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    structure = np.ones((3, 3), dtype=bool)
+    inner = region & ~ndimage.binary_erosion(region, structure, iterations=band)
+    outer = ndimage.binary_dilation(region, structure, iterations=band) & ~region
+    edge = region & ndimage.binary_dilation(~region, structure)
+    if not edge.any() or not outer.any():
+        return float("nan")
+
+    def side_mean(side: np.ndarray) -> np.ndarray:
+        weight = ndimage.gaussian_filter(side.astype(np.float64), 2 * band)
+        total = np.stack(
+            [ndimage.gaussian_filter(image[..., c] * side, 2 * band) for c in range(3)], -1
+        )
+        return total / np.maximum(weight, 1e-9)[..., None]
+
+    lab_in = rgb2lab(side_mean(inner)[edge].clip(0, 1)[None])[0]
+    lab_out = rgb2lab(side_mean(outer)[edge].clip(0, 1)[None])[0]
+    return float(np.median(deltaE_ciede2000(lab_in, lab_out)))

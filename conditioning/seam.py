@@ -3,14 +3,18 @@ mask's edge, so no edge shows where it is pasted back (the top complaint about c
 packs: a colour step around every crop).
 
 The model regenerates its whole crop; just outside the repaint region (where the original is
-kept) its answer should equal the original. Their difference there is the model's tone and
-colour drift. It is spread smoothly over the region (push-pull from the ring, then blurred) and
-subtracted: in full for fill (the whole hole is new and should match), fading with distance
-from the edge for relight (the subject keeps its new light; only the edge is matched).
+kept) its answer should equal the original: their difference there is the model's tone and
+colour drift. In relight mode the region's own rim (the mask grown around the subject: its
+surroundings) should also continue the photo; re-shading the whole mask as the subject darkens
+or tints it into a halo. The difference on these rings is spread smoothly over the region
+(push-pull from the rings, then blurred) and added: in full for fill (the whole hole is new and
+should match; under its mask the original is the removed object, so only the outer ring
+counts), fading within a few pixels of the edge for relight (the subject keeps its new light).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from scipy import ndimage
 
@@ -18,48 +22,75 @@ from .filters import gaussian_blur
 from .mask import grow_mask
 from .prefill import push_pull_fill
 
-RING = 6  # px outside the repaint region where drift is measured
-FADE_SHARE = 0.08  # relight: the correction fades over this share of the region's size
-MIN_FADE = 6.0  # px
+RING = 6  # px outside the region's edge where drift is measured
+INNER_RING = 3  # relight: px inside the edge that should continue the surroundings
+FADE = 4.0  # relight: px over which the correction fades into the region's solid part
 
 
-def drift_ring(mask: torch.Tensor) -> torch.Tensor:
-    """[B, H, W] bool: pixels kept from the original (mask == 0) within RING px of the region."""
-    region = (mask > 0).to(torch.float32)
-    return (grow_mask(region, RING) > 0) & (mask <= 0)
+def _solid(mask: torch.Tensor) -> torch.Tensor:
+    """The region's solid part (mask == 1), or where it is set at all for a mask never 1."""
+    solid = mask >= 1.0
+    has_solid = solid.flatten(1).any(dim=1)[:, None, None]
+    return torch.where(has_solid, solid, mask > 0)
+
+
+def rings(mask: torch.Tensor, fill: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(outer, inner) [B, H, W] bool: where the answer should equal the original. fill: the
+    kept pixels (mask == 0) within RING px of the region; no inner ring (under the mask is the
+    removed object). relight: within RING px outside the region's solid part (its feathered
+    edge, the photo beyond), and within INNER_RING px inside it."""
+    if fill:
+        region = (mask > 0).to(torch.float32)
+        return (grow_mask(region, RING) > 0) & (mask <= 0), None
+    solid = _solid(mask).to(torch.float32)
+    outer = (grow_mask(solid, RING) > 0) & (solid <= 0)
+    inner = (solid > 0) & (grow_mask(solid, -INNER_RING) <= 0)
+    return outer, inner
 
 
 def edge_fade(mask: torch.Tensor) -> torch.Tensor:
-    """[B, H, W] 0..1: 1 where the region is soft (its feathered edge), falling off with the
-    distance into its solid part, over FADE_SHARE of the region's size."""
+    """[B, H, W] 0..1: 1 where the region is soft (its feathered edge) or within INNER_RING px
+    of its edge, then falling off exponentially over FADE px into its solid part."""
     fades = []
-    for m in mask.cpu().numpy():
-        solid = m >= 1.0
-        if not solid.any():
-            fades.append(torch.ones(m.shape))
-            continue
-        distance = ndimage.distance_transform_edt(solid)
-        rows, cols = solid.any(axis=1).nonzero()[0], solid.any(axis=0).nonzero()[0]
-        size = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
-        fade = max(MIN_FADE, FADE_SHARE * float(size))
-        fades.append(torch.from_numpy(distance / fade).float().neg().exp())
+    for solid in _solid(mask).cpu().numpy():
+        distance = ndimage.distance_transform_edt(solid) if solid.any() else np.zeros(solid.shape)
+        beyond = np.maximum(distance - INNER_RING, 0.0)
+        fades.append(torch.from_numpy(np.exp(-beyond / FADE)).float())
     return torch.stack(fades).to(mask.device)
+
+
+def spread(drift: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """drift [B,C,H,W] averaged locally over the `known` [B,H,W] pixels only (normalised
+    convolution: texture averages out, nothing from outside the ring mixes in), then carried
+    everywhere else by push-pull."""
+    weight = known[:, None].to(drift.dtype)
+    sigma = RING / 2.0
+    coverage = gaussian_blur(weight, sigma)
+    local = gaussian_blur(drift * weight, sigma) / coverage.clamp_min(1e-6)
+    valid = (coverage > 1e-3).to(drift.dtype)
+    return push_pull_fill(local * valid, valid)
 
 
 def match_seam(
     generated: torch.Tensor, original: torch.Tensor, mask: torch.Tensor, fill: bool
 ) -> torch.Tensor:
     """generated [B,H,W,3] matched to original [B,H,W,3] at the edge of mask [B,H,W] (soft,
-    1 = repaint). Returns generated unchanged where there is no ring to measure from."""
-    ring = drift_ring(mask)
-    has_ring = ring.flatten(1).any(dim=1)
+    1 = repaint). Images with no ring to measure from come back unchanged."""
+    outer, inner = rings(mask, fill)
+    known = outer if inner is None else outer | inner
+    has_ring = outer.flatten(1).any(dim=1)
+    if inner is not None:
+        has_ring &= inner.flatten(1).any(dim=1)
     if not bool(has_ring.any()):
         return generated
-    ring = torch.where(has_ring[:, None, None], ring, torch.ones_like(ring))
     drift = (original - generated).movedim(-1, 1).float()
-    known = ring[:, None].to(drift.dtype)
-    spread = push_pull_fill(drift * known, known)
-    spread = gaussian_blur(spread, RING / 2.0).movedim(1, -1)
+    always = torch.ones_like(known)
+    correction = spread(drift, torch.where(has_ring[:, None, None], outer, always))
+    if inner is not None:  # relight: inside the solid part, only its own rim counts
+        inside = spread(drift, torch.where(has_ring[:, None, None], inner, always))
+        solid = _solid(mask)[:, None]
+        correction = torch.where(solid, inside, correction)
     strength = torch.ones_like(mask) if fill else edge_fade(mask)
     strength = strength * has_ring[:, None, None].to(strength.dtype)
-    return (generated + spread.to(generated) * strength[..., None].to(generated)).clamp(0.0, 1.0)
+    correction = correction.movedim(1, -1) * strength[..., None]
+    return (generated + correction.to(generated)).clamp(0.0, 1.0)

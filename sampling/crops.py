@@ -168,10 +168,12 @@ def relight_crops(
     conditioning: dict | None = None,
     geometry: Geometry | None = None,
     restore=None,
+    match_edges: bool = True,
 ) -> Stitched:
     """The photo with every masked region re-done through its own crop. conditioning: the
     positive / negative / background inputs (IC-Light); restore(generated, original, mask,
-    mode) brings a crop worked below its size back to full detail (None: bilinear)."""
+    mode) brings a crop worked below its size back to full detail (None: bilinear);
+    match_edges: seam matching (off only to measure what it does)."""
     info = require_info(model)
     check_mode(info, mode)
     height, width = masked.image.shape[1:3]
@@ -193,7 +195,7 @@ def relight_crops(
         latent = samples[0] if latent is None else latent
         decoded = vae.decode(samples[0])[..., :3].to(masked.image.dtype)
         for k, job in enumerate(jobs_of_size):
-            _stitch(output, masked, decoded[k : k + 1], job, mode, restore)
+            _stitch(output, masked, decoded[k : k + 1], job, mode, restore, match_edges)
             paste_preview(canvas, samples[1][k], job, (height, width))
     return Stitched(output, latent, canvas, warnings)
 
@@ -230,7 +232,7 @@ def _run_group(model, vae, masked, light, mode, settings, conditioning, geometry
     return samples, prepared.shading
 
 
-def _stitch(output, masked, decoded, job: CropJob, mode: str, restore) -> None:
+def _stitch(output, masked, decoded, job: CropJob, mode: str, restore, match_edges) -> None:
     rows, cols = job.box.slices
     original = masked.image[job.index : job.index + 1, rows, cols]
     mask = masked.mask[job.index : job.index + 1, rows, cols]
@@ -238,5 +240,7 @@ def _stitch(output, masked, decoded, job: CropJob, mode: str, restore) -> None:
         generated = resize_image(decoded, *original.shape[1:3])
     else:
         generated = restore(decoded, original, mask, mode)
-    generated = match_seam(generated.clamp(0.0, 1.0), original, mask, fill=mode == "fill")
+    generated = generated.clamp(0.0, 1.0)
+    if match_edges:
+        generated = match_seam(generated, original, mask, fill=mode == "fill")
     output[job.index, rows, cols] = composite(original, generated, mask)[0]

@@ -144,15 +144,21 @@ def prepare(
     height, width = masked.image.shape[1:3]
     h, w = model_size(height, width, size_multiple(info))
     image = resize_image(masked.image, h, w)
-    mask = resize_mask(masked.mask, h, w)
+    soft = resize_mask(masked.mask, h, w)
+    # The model sees the region as it was trained on it, hard; the feather only blends the
+    # answer back in (the composite, and the sampler's noise mask).
+    mask = (soft > 0.5).to(soft.dtype)
     normals, heights = subject_normals(
         mask, geometry.normal_map, geometry.depth_map, geometry.convention
     )
     if info["kind"] == "relight":
-        return _prepare_relight(info, vae, image, mask, light, mode, normals, heights)
-    return _prepare_iclight(
-        model, info, vae, image, mask, light, positive, negative, background, normals, geometry
-    )
+        prepared = _prepare_relight(info, vae, image, mask, light, mode, normals, heights)
+    else:
+        prepared = _prepare_iclight(
+            model, info, vae, image, mask, light, positive, negative, background, normals, geometry
+        )
+    prepared.noise_mask = soft
+    return prepared
 
 
 def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> Prepared:

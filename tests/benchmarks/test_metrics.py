@@ -49,3 +49,16 @@ def test_masked_psnr_and_ssim_look_inside_the_mask_only():
     assert masked_ssim(output, truth, mask) > 0.99
     output[10, 22] += 0.1
     assert 30 < masked_psnr(output, truth, mask) < 60
+
+
+def test_seam_delta_e_sees_a_colour_step_and_not_a_continuous_image():
+    from relight_inpaint.benchmarks.metrics import seam_delta_e
+
+    rng = np.random.default_rng(0)
+    image = 0.5 + 0.05 * rng.random((80, 80, 3))
+    region = np.zeros((80, 80), dtype=bool)
+    region[20:60, 20:60] = True
+    pasted = image.copy()
+    pasted[region] += [0.1, 0.0, -0.05]
+    assert seam_delta_e(image, region) < 1.0
+    assert seam_delta_e(pasted, region) > 5.0

@@ -49,3 +49,18 @@ def test_no_drift_no_change_and_no_ring_no_change():
     everything = torch.ones(1, 96, 96)
     other = original.flip(1)
     assert torch.equal(match_seam(other, original, everything, fill=True), other)
+
+
+def test_relight_halo_on_the_regions_rim_is_brought_back_to_the_photo():
+    """Re-shading the whole grown mask darkens its rim (surroundings) into a halo; the rim is
+    matched to the photo while the subject further in keeps its new light."""
+    original, _, mask = scene(drift=(0.0, 0.0, 0.0))
+    relit = original.clone()
+    relit[mask >= 1.0] *= 0.6
+    matched = match_seam(relit, original, mask, fill=False)
+    rim = torch.zeros_like(mask, dtype=torch.bool)
+    rim[:, 30:32, 34:62] = True
+    assert (relit - original)[rim].abs().mean() > 0.15
+    assert (matched - original)[rim].abs().mean() < 0.05
+    centre = (slice(None), slice(46, 50), slice(46, 50))
+    assert torch.allclose(matched[centre], relit[centre], atol=0.01)
