@@ -11,6 +11,7 @@ from .load_relight_unet import LoadRelightUNet
 from .mask_conditioning import MaskConditioning
 from .relight_conditioning import RelightConditioning
 from .relight_inpaint_sampler import RelightInpaintSampler
+from .shadow_mask import ShadowMask
 
 NODES: list[type[io.ComfyNode]] = [
     LoadRelightUNet,
@@ -20,6 +21,7 @@ NODES: list[type[io.ComfyNode]] = [
     RelightConditioning,
     EstimateNormals,
     EstimateLight,
+    ShadowMask,
 ]
 
 

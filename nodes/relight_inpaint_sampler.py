@@ -45,6 +45,13 @@ def crop_inputs() -> list:
             "worked below the photo's resolution. Without it the pack's own detail transfer "
             "and upscaler are used.",
         ),
+        io.Mask.Input(
+            "shadow",
+            optional=True,
+            tooltip="From Shadow Mask (edit it as you like): relight paints this cast shadow "
+            "for the light; fill removes it together with the masked object. Pixels outside "
+            "the mask and the shadow stay bit-identical.",
+        ),
     ]
 
 
@@ -157,6 +164,7 @@ class RelightInpaintSampler(io.ComfyNode):
         context=DEFAULT_CONTEXT,
         resolution=0,
         upscale_model=None,
+        shadow=None,
     ) -> io.NodeOutput:
         geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
         settings = Sampling(seed, steps, cfg, sampler_name, scheduler, denoise)
@@ -173,6 +181,7 @@ class RelightInpaintSampler(io.ComfyNode):
             conditioning,
             geometry,
             restorer(upscale_model),
+            shadow=shadow,
         )
         latent = {"samples": stitched.latent}
         return io.NodeOutput(stitched.image, latent, stitched.shading)

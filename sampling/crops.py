@@ -16,8 +16,9 @@ import torch
 from ..conditioning.composite import composite, preview_image, resize_image
 from ..conditioning.crop_stitch import Box, crop_map, plan_crops, work_size
 from ..conditioning.light import Light
-from ..conditioning.mask import MaskedImage, resize_mask
+from ..conditioning.mask import MaskedImage, as_mask_batch, match_batch, resize_mask
 from ..conditioning.seam import match_seam
+from ..conditioning.shadows import paint_cast_shadow
 from .relight_sampling import (
     Geometry,
     check_mode,
@@ -169,16 +170,73 @@ def relight_crops(
     geometry: Geometry | None = None,
     restore=None,
     match_edges: bool = True,
+    shadow: torch.Tensor | None = None,
 ) -> Stitched:
     """The photo with every masked region re-done through its own crop. conditioning: the
     positive / negative / background inputs (IC-Light); restore(generated, original, mask,
     mode) brings a crop worked below its size back to full detail (None: bilinear);
-    match_edges: seam matching (off only to measure what it does)."""
+    match_edges: seam matching (off only to measure what it does); shadow: a cast shadow mask
+    (ShadowMask): fill removes it with the subject, relight paints it for the light."""
     info = require_info(model)
     check_mode(info, mode)
     height, width = masked.image.shape[1:3]
     check_image_size(height, width)
     light = light.repeat_to(masked.batch_size)
+    shadow = checked_shadow(shadow, masked)
+    if shadow is not None and mode == "fill":
+        masked = MaskedImage(masked.image, torch.maximum(masked.mask, shadow))
+    stitched = _relight_crops(
+        model,
+        vae,
+        masked,
+        light,
+        mode,
+        settings,
+        context,
+        resolution,
+        conditioning,
+        geometry,
+        restore,
+        match_edges,
+        info,
+    )
+    if shadow is not None and mode == "relight" and settings.denoise > 0:
+        if stitched.image is masked.image:
+            stitched.image = masked.image.clone()
+        paint_cast_shadow(stitched.image, shadow, masked.mask, light)
+    return stitched
+
+
+def checked_shadow(shadow: torch.Tensor | None, masked: MaskedImage) -> torch.Tensor | None:
+    """The shadow MASK as [B, H, W] matching the photo, or None when absent or empty."""
+    if shadow is None:
+        return None
+    shadow = as_mask_batch(shadow).to(masked.image)
+    if tuple(shadow.shape[-2:]) != tuple(masked.image.shape[1:3]):
+        raise ValueError(
+            f"shadow: expected a mask of the photo's size {list(masked.image.shape[1:3])}, got "
+            f"{list(shadow.shape[-2:])} (connect Shadow Mask's output for this photo)"
+        )
+    shadow = match_batch(shadow, masked.batch_size, "shadow")
+    return shadow if float(shadow.amax()) > 0 else None
+
+
+def _relight_crops(
+    model,
+    vae,
+    masked,
+    light,
+    mode,
+    settings,
+    context,
+    resolution,
+    conditioning,
+    geometry,
+    restore,
+    match_edges,
+    info,
+) -> Stitched:
+    height, width = masked.image.shape[1:3]
     jobs, warnings = plan_jobs(info, masked, context, resolution)
     for warning in warnings:
         logging.warning("Relight Inpaint: %s", warning)

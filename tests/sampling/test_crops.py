@@ -102,3 +102,51 @@ def test_crops_of_one_size_are_sampled_as_one_batch(tiny, monkeypatch):
     monkeypatch.setattr(crops, "sample", lambda m, p, *a: calls.append(p) or real(m, p, *a))
     relight_crops(model, vae, MaskedImage(image, mask), light(), "relight", SETTINGS, 0.5)
     assert [p.latent_image.shape[0] for p in calls] == [3]
+
+
+def shadow_scene():
+    image = photo(200, 300)
+    subject = torch.zeros(1, 200, 300)
+    subject[:, 80:120, 100:140] = 1.0
+    shadow = torch.zeros(1, 200, 300)
+    shadow[:, 90:125, 140:190] = 1.0
+    return image, subject, shadow
+
+
+def test_relight_paints_the_cast_shadow_and_leaves_the_rest(tiny):
+    model, vae = tiny
+    image, subject, shadow = shadow_scene()
+    masked = MaskedImage(image, subject)
+    lit = light()
+    plain = relight_crops(model, vae, masked, lit, "relight", SETTINGS, 0.5).image
+    shaded = relight_crops(model, vae, masked, lit, "relight", SETTINGS, 0.5, shadow=shadow).image
+    falls = (shadow > 0) & (subject == 0)
+    assert torch.equal(shaded[~falls], plain[~falls])
+    ratio = (shaded[falls] / plain[falls].clamp_min(1e-6)).median()
+    assert 0.1 < float(ratio) < 0.6
+
+
+def test_fill_removes_the_shadow_with_the_object(tiny):
+    model, vae = tiny
+    image, subject, shadow = shadow_scene()
+    masked = MaskedImage(image, subject)
+    out = relight_crops(model, vae, masked, light(), "fill", SETTINGS, 0.5, shadow=shadow).image
+    union = torch.maximum(subject, shadow)
+    assert torch.equal(out[union == 0], image[union == 0])
+    assert not torch.equal(out[shadow > 0], image[shadow > 0])
+
+
+def test_a_shadow_of_another_size_is_refused_by_name(tiny):
+    model, vae = tiny
+    image, subject, _ = shadow_scene()
+    with pytest.raises(ValueError, match=r"^shadow: expected a mask of the photo's size"):
+        relight_crops(
+            model,
+            vae,
+            MaskedImage(image, subject),
+            light(),
+            "relight",
+            SETTINGS,
+            0.5,
+            shadow=torch.zeros(1, 20, 30),
+        )

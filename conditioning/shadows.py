@@ -1,0 +1,287 @@
+"""Cast shadows that move with the light: where a subject's shadow falls for a light, how dark
+the scene's shadows are, and where a removed object's old shadow lies.
+
+Geometry is a height field in pixels (the image as a relief seen from the front): a point is in
+the subject's shadow when the ray from it toward the light passes under the subject's surface.
+With a depth map (any estimator's: white = near) both the subject and the surface it stands on
+come from the map; its unknown scale is fitted to the scene's own shadows when a scene light is
+known (`fit_relief`). Without one, the subject is the silhouette's inflated relief resting on a
+flat surface, which gets the direction of the shadow right but not its length.
+
+Everything works on the window around the subject (its box plus the shadow's reach) at a
+bounded resolution, so a 100 MP photo costs what its window costs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import Tensor
+
+from .composite import resize_image
+from .crop_stitch import Box, region_boxes
+from .filters import gaussian_blur
+from .light import Light
+from .light_estimate import luminance
+from .mask import grow_mask
+from .normals import heights_from_depth, inflate_heights, normals_from_heights
+from .prefill import push_pull_fill
+
+WORK_SIDE = 512  # shadows are worked at most this many px a side (shape, not detail)
+RAY_STEPS = 128
+REACH = 2.0  # a shadow reaches at most this many times the subject's longer side
+NONE = -1.0e4  # occluder height where there is no subject
+RELIEFS = tuple(round(0.1 * 1.5**k, 3) for k in range(11))  # 0.1 .. 5.8: tried by fit_relief
+DEFAULT_RELIEF = 0.3  # heights_from_depth's default
+DARK_RATIO = 0.82  # fill: darker than this share of the surroundings counts as shadow
+SEARCH_GROW = 0.15  # fill: the predicted shadow is searched this share of the subject wider
+PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
+
+
+def shadow_rays(occluder: Tensor, receiver: Tensor, light: Light, reach: float) -> Tensor:
+    """[B,H,W] 1 where the ray from the receiver toward the light passes under the occluder
+    (heights in px; NONE where nothing occludes), 0 elsewhere."""
+    batch, height, width = occluder.shape
+    light = light.repeat_to(batch)
+    direction = light.direction.to(occluder)
+    planar = direction[:, :2].norm(dim=1).clamp_min(1e-6)
+    rise = direction[:, 2] / planar
+    step_col, step_row = direction[:, 0] / planar, -direction[:, 1] / planar
+    rows = torch.arange(height, dtype=occluder.dtype, device=occluder.device)
+    cols = torch.arange(width, dtype=occluder.dtype, device=occluder.device)
+    grid_row, grid_col = torch.meshgrid(rows, cols, indexing="ij")
+    shadow = torch.zeros_like(occluder, dtype=torch.bool)
+    field = occluder[:, None]
+    for k in range(1, RAY_STEPS + 1):
+        distance = reach * k / RAY_STEPS
+        r = grid_row[None] + step_row[:, None, None] * distance
+        c = grid_col[None] + step_col[:, None, None] * distance
+        grid = torch.stack([c / max(width - 1, 1) * 2 - 1, r / max(height - 1, 1) * 2 - 1], -1)
+        above = F.grid_sample(
+            field, grid, mode="nearest", padding_mode="border", align_corners=True
+        )[:, 0]
+        inside = (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
+        shadow |= inside & (above > receiver + rise[:, None, None] * distance)
+    frontal = direction[:, :2].norm(dim=1) < 0.05  # a light from the viewer: no visible shadow
+    return (shadow & ~frontal[:, None, None]).to(occluder.dtype)
+
+
+def relief_heights(subject: Tensor, depth: Tensor | None, relief: float) -> tuple[Tensor, Tensor]:
+    """(occluder, receiver) height fields [B,H,W] in px: the subject over the surface."""
+    if depth is None:
+        return torch.where(subject > 0.5, inflate_heights(subject), NONE), torch.zeros_like(subject)
+    heights = heights_from_depth(depth, relief)
+    return torch.where(subject > 0.5, heights, NONE), heights
+
+
+def cast_shadow(
+    subject: Tensor, light: Light, depth: Tensor | None = None, relief: float = DEFAULT_RELIEF
+) -> Tensor:
+    """[B,H,W] 0/1: where the subject (mask [B,H,W]) casts its shadow for `light`, outside the
+    subject. depth: [B,H,W] 0..1 white = near, at the mask's size, or None."""
+    occluder, receiver = relief_heights(subject, depth, relief)
+    reach = REACH * _subject_side(subject)
+    return shadow_rays(occluder, receiver, light, reach) * (subject <= 0.5)
+
+
+def _subject_side(subject: Tensor) -> float:
+    rows = torch.nonzero((subject > 0.5).flatten(0, 1).any(dim=1)).numel() / subject.shape[0]
+    cols = torch.nonzero((subject > 0.5).any(dim=1).flatten()).numel() / subject.shape[0]
+    return max(rows, cols, 1.0)
+
+
+def fit_relief(image: Tensor, depth: Tensor, region: Tensor, light: Light) -> float:
+    """The depth map's scale (relief) whose cast shadows and shading best explain the
+    luminance of `region` (the scene outside the subject) under the scene's `light`."""
+    values = luminance(image)
+    best, best_loss = DEFAULT_RELIEF, math.inf
+    usable = (region > 0.5) & (values > 0.02) & (values < 0.98)
+    if int(usable.sum()) < 30:
+        return DEFAULT_RELIEF
+    direction = light.direction[:1].to(values)
+    for relief in RELIEFS:
+        heights = heights_from_depth(depth, relief)
+        visible = 1.0 - shadow_rays(heights, heights, light.select(0), 2.0 * max(depth.shape[1:]))
+        lambert = (normals_from_heights(heights) @ direction[0]).clamp_min(0.0)
+        shade = (visible * lambert)[usable]
+        loss = _line_fit_loss(shade, values[usable])
+        if loss < best_loss:
+            best, best_loss = relief, loss
+    return best
+
+
+def _line_fit_loss(shade: Tensor, values: Tensor) -> float:
+    """Robust residual of values ~ a + b shade (b > 0), Cauchy-weighted."""
+    design = torch.stack([torch.ones_like(shade), shade], dim=1)
+    weight = torch.ones_like(values)
+    for _ in range(5):
+        w = weight.sqrt()[:, None]
+        solution = torch.linalg.lstsq(design * w, (values * weight.sqrt())[:, None]).solution
+        residual = values - (design @ solution)[:, 0]
+        spread = 1.4826 * residual.abs().median().clamp_min(1e-4)
+        weight = 1.0 / (1.0 + (residual / (2.0 * spread)) ** 2)
+    if float(solution[1]) <= 0:
+        return math.inf
+    return float(torch.log1p((residual / 0.05) ** 2).mean())
+
+
+def shadow_darkness(light: Light) -> Tensor:
+    """[B] the share of light a shadow keeps on a surface facing the viewer: ambient over
+    ambient + direct (the light's own ambient is the scene's shadow fill)."""
+    direct = light.intensity * light.direction[:, 2].clamp_min(0.05)
+    return light.ambient / (light.ambient + direct).clamp_min(1e-6)
+
+
+def paint_shadow(image: Tensor, shadow: Tensor, darkness: Tensor) -> Tensor:
+    """image [B,H,W,3] darkened to `darkness` [B] where shadow [B,H,W] (soft 0..1) is 1."""
+    keep = 1.0 - shadow[..., None] * (1.0 - darkness.to(image)[:, None, None, None])
+    return image * keep
+
+
+def find_old_shadow(
+    image: Tensor, subject: Tensor, light: Light, depth: Tensor | None = None, relief=None
+) -> Tensor:
+    """[B,H,W] 0/1: the shadow the subject casts in the photo under the scene's `light`: the
+    predicted shadow (geometry), searched a little wider, where the photo is darker than its
+    surroundings, kept where it touches the subject or the prediction."""
+    relief = DEFAULT_RELIEF if relief is None else relief
+    predicted = cast_shadow(subject, light, depth, relief)
+    side = _subject_side(subject)
+    search = grow_mask(
+        torch.maximum(predicted, _attached(subject, light, side)), round(SEARCH_GROW * side)
+    )
+    search = search * (subject <= 0.5)
+    values = luminance(image)[:, None]
+    lit = ((search <= 0) & (subject <= 0.5)).to(values.dtype)[:, None]
+    around = gaussian_blur(push_pull_fill(values * lit, lit), max(1.0, 0.05 * side))[:, 0]
+    dark = (luminance(image) < DARK_RATIO * around) & (search > 0)
+    return _touching(dark, torch.maximum(predicted, grow_mask(subject, 2)) > 0.5).to(image.dtype)
+
+
+def _attached(subject: Tensor, light: Light, side: float) -> Tensor:
+    """The subject swept away from the light in the image plane over a short distance: where an
+    object resting on a surface has its contact shadow."""
+    direction = light.repeat_to(subject.shape[0]).direction.to(subject)
+    planar = direction[:, :2]
+    length = planar.norm(dim=1, keepdim=True)
+    if float(length.min()) < 0.05:
+        return torch.zeros_like(subject)
+    away = -planar / length  # image-plane direction away from the light (x right, y up)
+    swept = subject.clone()
+    for k in range(1, 9):
+        shift = 0.25 * side * k / 8
+        dx, dy = away[:, 0] * shift, -away[:, 1] * shift  # rows grow downward
+        swept = torch.maximum(swept, _shifted(subject, dx, dy))
+    return swept
+
+
+def _shifted(mask: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
+    batch, height, width = mask.shape
+    theta = torch.zeros(batch, 2, 3, dtype=mask.dtype, device=mask.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = -2.0 * dx / max(width - 1, 1)
+    theta[:, 1, 2] = -2.0 * dy / max(height - 1, 1)
+    grid = F.affine_grid(theta, [batch, 1, height, width], align_corners=True)
+    return F.grid_sample(mask[:, None], grid, align_corners=True)[:, 0]
+
+
+def _touching(candidates: Tensor, seeds: Tensor) -> Tensor:
+    """The connected parts of candidates [B,H,W] bool that overlap seeds [B,H,W] bool."""
+    kept = []
+    for cand, seed in zip(candidates.cpu().numpy(), seeds.cpu().numpy(), strict=True):
+        labels, _ = ndimage.label(cand)
+        hit = sorted(set(labels[seed & cand].tolist()) - {0})
+        kept.append(torch.from_numpy(np.isin(labels, hit) & (labels > 0)))
+    return torch.stack(kept).to(candidates.device)
+
+
+def window(subject: Tensor, light: Light) -> Box | None:
+    """The part of a full-size image a subject's shadow can reach: its box grown by REACH
+    times its size toward every side (the light's side is cheap to include), clipped."""
+    boxes = region_boxes(subject)
+    if not boxes:
+        return None
+    box = boxes[0]
+    for other in boxes[1:]:
+        box = box.union(other)
+    margin = round(REACH * max(box.height, box.width))
+    return box.expanded(margin, *subject.shape)
+
+
+def soft_edge(shadow: Tensor) -> Tensor:
+    """A penumbra: the hard shadow's edge softened by PENUMBRA px."""
+    return gaussian_blur(shadow[:, None], PENUMBRA)[:, 0].clamp(0.0, 1.0)
+
+
+def shadow_mask(
+    image: Tensor,
+    subject: Tensor,
+    light: Light,
+    mode: str,
+    depth: Tensor | None = None,
+    relief: float | None = None,
+    scene_light: Light | None = None,
+) -> Tensor:
+    """[B,H,W] 0..1 at the image's size: relight: where the subject's shadow falls for `light`
+    (the requested light); fill: the subject's existing shadow under `light` (the scene's).
+    relief None: fitted to the shadows in the photo under `scene_light` (default `light`) when
+    a depth map is given (fit_relief). Worked on the window the shadow can reach, at most
+    WORK_SIDE px a side."""
+    batch, height, width = subject.shape
+    light = light.repeat_to(batch)
+    scene_light = light if scene_light is None else scene_light.repeat_to(batch)
+    result = torch.zeros_like(subject)
+    for index in range(batch):
+        box = window(subject[index], light.select(index))
+        if box is None:
+            continue
+        rows, cols = box.slices
+        scale = min(1.0, WORK_SIDE / max(box.height, box.width))
+        size = max(1, round(box.height * scale)), max(1, round(box.width * scale))
+        part_image = resize_image(image[index : index + 1, rows, cols, :3], *size)
+        part_subject = resize_image(subject[index : index + 1, rows, cols, None], *size)[..., 0]
+        part_depth = None
+        if depth is not None:
+            part_depth = resize_image(depth[index : index + 1, rows, cols, None], *size)[..., 0]
+        # a relief is a share of the whole image's side; the window is smaller
+        window_relief = (
+            None if relief is None else relief * max(height, width) / max(box.height, box.width)
+        )
+        lights = light.select(index), scene_light.select(index)
+        found = _shadow_in_window(part_image, part_subject, lights, mode, part_depth, window_relief)
+        back = resize_image(found[..., None], box.height, box.width)[0, ..., 0]
+        result[index, rows, cols] = back.clamp(0.0, 1.0) * (subject[index, rows, cols] <= 0.5)
+    return result
+
+
+def _shadow_in_window(image, subject, lights, mode, depth, relief) -> Tensor:
+    light, scene_light = lights
+    if relief is None:
+        relief = DEFAULT_RELIEF
+        if depth is not None:
+            relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light)
+    if mode == "fill":  # grown a little: the penumbra goes with the shadow
+        return soft_edge(grow_mask(find_old_shadow(image, subject, light, depth, relief), 2))
+    return soft_edge(cast_shadow(subject, light, depth, relief))
+
+
+def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor, light: Light) -> None:
+    """Darken output [B,H,W,3] in place where shadow [B,H,W] falls outside subject [B,H,W],
+    to the light's shadow darkness; only the shadow's window is touched, and pixels where the
+    shadow is 0 are multiplied by exactly 1."""
+    darkness = shadow_darkness(light.repeat_to(output.shape[0]))
+    for index in range(output.shape[0]):
+        boxes = region_boxes(shadow[index])
+        if not boxes:
+            continue
+        box = boxes[0]
+        for other in boxes[1:]:
+            box = box.union(other)
+        rows, cols = box.slices
+        falls = shadow[index, rows, cols] * (1.0 - subject[index, rows, cols])
+        part = output[index : index + 1, rows, cols]
+        output[index, rows, cols] = paint_shadow(part, falls[None], darkness[index : index + 1])[0]

@@ -1,0 +1,107 @@
+"""ShadowMask: where the subject's shadow falls (relight) or lies (fill), as a MASK to edit."""
+
+from __future__ import annotations
+
+import torch
+from comfy_api.v0_0_2 import io
+
+from ..conditioning.composite import preview_image
+from ..conditioning.normals import depth_plane
+from ..conditioning.shadows import shadow_mask
+from .common import CATEGORY, Light, MaskCond
+from .geometry_inputs import image_batch
+
+MODES = ["relight", "fill"]
+PREVIEW_SIDE = 2048
+
+
+def shadow_overlay(image: torch.Tensor, subject: torch.Tensor, shadow: torch.Tensor):
+    """The photo with the subject in red and the shadow in blue, at most PREVIEW_SIDE px."""
+    image = preview_image(image, PREVIEW_SIDE)
+    subject = preview_image(subject[..., None], PREVIEW_SIDE) * 0.5
+    shadow = preview_image(shadow[..., None], PREVIEW_SIDE) * 0.6
+    red, blue = torch.tensor([1.0, 0.2, 0.2]), torch.tensor([0.2, 0.4, 1.0])
+    tinted = image * (1 - subject) + red * subject
+    return tinted * (1 - shadow) + blue * shadow
+
+
+class ShadowMask(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ShadowMask",
+            display_name="Shadow Mask",
+            category=CATEGORY,
+            description=(
+                "Where the subject's cast shadow is, as a MASK you can see and edit before the "
+                "sampler. relight: where its shadow falls for the requested light (the sampler "
+                "paints it there with the light's shadow darkness). fill: the shadow the object "
+                "to remove casts in the photo under the scene's light (the sampler removes it "
+                "with the object). A depth map of the photo (any estimator's) gives the shape "
+                "and the surface it stands on; without one the subject is taken to rest on a "
+                "flat surface facing you, which gets the direction right but not the length."
+            ),
+            inputs=[
+                MaskCond.Input(
+                    "mask_cond", tooltip="From Mask Conditioning: the photo and the subject."
+                ),
+                Light.Input(
+                    "light",
+                    tooltip="relight: the requested light (the same as the sampler's). fill: the "
+                    "scene's light (Estimate Light with region outside_mask, or set by hand).",
+                ),
+                io.Combo.Input(
+                    "mode",
+                    options=MODES,
+                    default="relight",
+                    tooltip="relight: the new shadow for the light. fill: the old shadow.",
+                ),
+                io.Image.Input(
+                    "depth_map",
+                    optional=True,
+                    tooltip="Depth map of the whole photo (white = near), e.g. from Depth "
+                    "Anything or MiDaS. Strongly recommended: it gives the shadow its length.",
+                ),
+                io.Float.Input(
+                    "depth_relief",
+                    default=0.0,
+                    min=0.0,
+                    max=10.0,
+                    step=0.05,
+                    optional=True,
+                    tooltip="How deep the depth map's range is, as a share of the photo's longer "
+                    "side. 0 = fitted to the shadows already in the photo under scene_light.",
+                ),
+                Light.Input(
+                    "scene_light",
+                    optional=True,
+                    tooltip="relight: the light the photo was taken under, for fitting "
+                    "depth_relief to its shadows (default: light).",
+                ),
+            ],
+            outputs=[
+                io.Mask.Output(
+                    display_name="shadow",
+                    tooltip="The shadow region (soft edge), for the sampler's shadow input.",
+                ),
+                io.Image.Output(
+                    display_name="preview",
+                    tooltip=f"Subject in red, shadow in blue (at most {PREVIEW_SIDE} px a side).",
+                ),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls, mask_cond, light, mode, depth_map=None, depth_relief=0.0, scene_light=None
+    ) -> io.NodeOutput:
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        image, subject = mask_cond.image, mask_cond.mask
+        depth = image_batch("depth_map", depth_map, mask_cond.batch_size)
+        if depth is not None:
+            depth = depth_plane(depth, *subject.shape[1:3])
+        fit_light = scene_light if (scene_light is not None and mode == "relight") else light
+        relief = depth_relief or None
+        shadow = shadow_mask(image, subject, light, mode, depth, relief, fit_light)
+        return io.NodeOutput(shadow, shadow_overlay(image, subject, shadow))
