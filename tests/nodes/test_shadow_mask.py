@@ -33,4 +33,4 @@ def test_shadow_mask_node_gives_a_mask_beside_the_subject_and_a_preview():
 def test_shadow_mask_node_names_a_bad_depth_map():
     lit = make_light(direction_from_angles(180.0, 30.0))
     with pytest.raises(ValueError, match="^depth_map: 3 images for a batch of 1"):
-        ShadowMask.execute(masked(), lit, "fill", torch.zeros(3, 96, 128, 3)).result
+        ShadowMask.execute(masked(), lit, "fill", torch.zeros(3, 96, 128, 3))
