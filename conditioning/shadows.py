@@ -42,6 +42,7 @@ SEARCH_GROW = 0.15  # fill: the predicted shadow is searched this share of the s
 CHROMA_TOLERANCE = 0.04  # fill: rg-chromaticity a shadow may move (noise, coloured fill light)
 MIN_SHADOW_PIXELS = 30
 OPENING = 0.04  # fill: dark parts thinner than this share of the subject are texture
+NEGLIGIBLE = 1.0 / 255.0  # a shadow's blurred tail taking away less light than this is none
 PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
 
 
@@ -296,8 +297,9 @@ def shadow_mask(
         )
         lights = light.select(index), None if scene is None else scene.select(index)
         found = _shadow_in_window(part_image, part_subject, lights, mode, part_depth, window_relief)
-        back = resize_image(found[..., None], box.height, box.width)[0, ..., 0]
-        result[index, rows, cols] = back.clamp(0.0, 1.0) * (subject[index, rows, cols] <= 0.5)
+        back = resize_image(found[..., None], box.height, box.width)[0, ..., 0].clamp(0.0, 1.0)
+        back = torch.where(back < NEGLIGIBLE, torch.zeros_like(back), back)
+        result[index, rows, cols] = back * (subject[index, rows, cols] <= 0.5)
     return result
 
 

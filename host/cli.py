@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from PIL import Image, ImageChops, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from . import comfy_server as comfy
@@ -29,6 +29,7 @@ from .workflow import (
     LIGHT_PRESETS,
     MAP_KEYS,
     MODES,
+    SHADOW_CHOICES,
     BatchItem,
     ManifestError,
     OptionError,
@@ -207,11 +208,20 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
     add("grow", int, "grow the mask by this many pixels")
     add("feather", int, "feather the mask edge by this many pixels")
     add("model", str, "model file in models/relight")
+    add("context", float, "context around each masked region, a share of its size")
+    add("resolution", int, "long side each crop is worked at, 0 = the model's own")
+    group.add_argument(
+        "--shadow",
+        choices=SHADOW_CHOICES,
+        help="cast shadow: relight paints the subject's shadow for the light, fill removes "
+        "its old shadow (on; best with --depth-map)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, object]:
     names = ("azimuth", "elevation", "light", "intensity", "ambient", "color", "mode", "steps")
     names += ("cfg", "sampler", "scheduler", "seed", "denoise", "grow", "feather", "model")
+    names += ("context", "resolution", "shadow")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
@@ -275,6 +285,7 @@ def mask_png(option: str, path: Path) -> bytes:
     LoadImage reads it); the workflow's LoadImageMask reads the red channel, so convert.
     """
     with open_image(option, path, read_file(option, path)) as image:
+        image = ImageOps.exif_transpose(image)  # as LoadImage turns the photo
         grey = transparent_region(image) or image.convert("RGB").getchannel("R")
     buffer = io.BytesIO()
     grey.save(buffer, format="PNG")

@@ -68,10 +68,14 @@ OPTIONS: dict[str, Option] = {
         Option("grow", int, "MaskConditioning", "grow"),
         Option("feather", int, "MaskConditioning", "feather"),
         Option("model", str, "LoadRelightUNet", "model_name"),
+        Option("context", float, "RelightInpaintSampler", "context"),
+        Option("resolution", int, "RelightInpaintSampler", "resolution"),
     )
 }
 LIGHT_OPTION = "light"
-MANIFEST_KEYS = frozenset(OPTIONS) | {LIGHT_OPTION, *FILE_KEYS}
+SHADOW_OPTION = "shadow"  # on: the workflow's Shadow Mask feeds the sampler; off: removed
+SHADOW_CHOICES = ("on", "off")
+MANIFEST_KEYS = frozenset(OPTIONS) | {LIGHT_OPTION, SHADOW_OPTION, *FILE_KEYS}
 
 Light = tuple[float, float, float] | str
 
@@ -133,6 +137,8 @@ def coerce_option(name: str, value: object) -> object:
     """Check the type of a manifest value (JSON) and convert it to the option's type."""
     if name == LIGHT_OPTION:
         return parse_light(value)
+    if name == SHADOW_OPTION:
+        return value if isinstance(value, str) else ("on" if value is True else value)
     kind = OPTIONS[name].kind
     if kind is str:
         if not isinstance(value, str):
@@ -165,6 +171,10 @@ def validate_options(options: dict[str, object]) -> dict[str, object]:
     _check_range(checked, "ambient", 0.0, None)
     _check_range(checked, "cfg", 0.0, None)
     _check_range(checked, "feather", 0, None)
+    _check_range(checked, "context", 0.0, 8.0)
+    _check_range(checked, "resolution", 0, 4096)
+    if SHADOW_OPTION in checked and checked[SHADOW_OPTION] not in SHADOW_CHOICES:
+        raise OptionError(SHADOW_OPTION, f"must be on or off (got {checked[SHADOW_OPTION]!r})")
     if "mode" in checked and checked["mode"] not in MODES:
         raise OptionError("mode", f"must be one of {', '.join(MODES)} (got {checked['mode']!r})")
     if "color" in checked:
@@ -201,12 +211,31 @@ def apply_options(workflow: dict, options: dict[str, object]) -> dict:
         if name in OPTIONS:
             option = OPTIONS[name]
             node_inputs(filled, option.class_type)[option.input_name] = value
+    _set_shadow(filled, options.get(SHADOW_OPTION, "on"))
     light_inputs = node_inputs(filled, "LightDirectionEncode")
     if "azimuth" in options or "elevation" in options:
         light_inputs["direction_from"] = "angles"
     if LIGHT_OPTION in options:
         _set_light(light_inputs, options[LIGHT_OPTION])
     return filled
+
+
+def _set_shadow(workflow: dict, shadow: str) -> None:
+    """Shadow Mask follows the sampler's mode; `off` takes it (and its preview) out."""
+    shadows = [k for k, v in workflow.items() if v.get("class_type") == "ShadowMask"]
+    sampler = node_inputs(workflow, "RelightInpaintSampler")
+    for node_id in shadows:
+        if shadow == "on":
+            workflow[node_id]["inputs"]["mode"] = sampler["mode"]
+            continue
+        del workflow[node_id]
+        sampler.pop("shadow", None)
+        for other in [k for k, v in workflow.items() if _uses(v, node_id)]:
+            del workflow[other]  # its preview
+
+
+def _uses(node: dict, node_id: str) -> bool:
+    return any(isinstance(v, list) and v[:1] == [node_id] for v in node["inputs"].values())
 
 
 def _set_light(light_inputs: dict, light: Light) -> None:
@@ -267,6 +296,12 @@ def set_input_maps(workflow: dict, maps: dict[str, str], estimate_light: bool = 
             },
         }
         sampler["inputs"]["light"] = [estimate_id, 0]
+    for node in filled.values():  # Shadow Mask: the same geometry and the scene's light
+        if node.get("class_type") == "ShadowMask":
+            if "depth_map" in loaded:
+                node["inputs"]["depth_map"] = loaded["depth_map"]
+            if estimate_light:
+                node["inputs"]["light"] = node["inputs"]["scene_light"] = [estimate_id, 0]
     filled[sampler_id] = sampler
     return filled
 

@@ -45,6 +45,8 @@ SAMPLE_VALUES = {
     "grow": 2,
     "feather": 3,
     "model": "other.safetensors",
+    "context": 1.5,
+    "resolution": 768,
 }
 
 
@@ -273,6 +275,37 @@ def test_opaque_rgba_mask_uses_its_red_channel(tmp_path: Path) -> None:
     Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
     grey = png_pixels(cli.mask_png("mask", tmp_path / "mask.png"))
     assert grey[0, 0] == 0 and grey[1, 1] == 255
+
+
+def test_mask_exif_orientation_is_honoured_as_loadimage_turns_the_photo(tmp_path: Path) -> None:
+    pixels = np.zeros((4, 6), dtype=np.uint8)
+    pixels[0, 5] = 255  # top-right as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: display it rotated 90 degrees clockwise
+    Image.fromarray(pixels, "L").save(tmp_path / "mask.png", exif=exif)
+    grey = png_pixels(cli.mask_png("mask", tmp_path / "mask.png"))
+    assert grey.shape == (6, 4)
+    assert grey[5, 3] == 255  # where the viewer sees it
+
+
+def test_shadow_follows_the_mode_and_the_maps_and_can_be_turned_off(workflow: dict) -> None:
+    filled = build_prompt(
+        {"mode": "fill", "light": "auto"}, "photo.png", "mask.png", maps={"depth_map": "d.png"}
+    )
+    shadow_id, shadow = find_node(filled, "ShadowMask")
+    sampler = node_inputs(filled, "RelightInpaintSampler")
+    estimate_id, _ = find_node(filled, "EstimateLight")
+    assert sampler["shadow"] == [shadow_id, 0]
+    assert shadow["inputs"]["mode"] == "fill"
+    assert shadow["inputs"]["depth_map"] == sampler["depth_map"]
+    assert shadow["inputs"]["light"] == shadow["inputs"]["scene_light"] == [estimate_id, 0]
+    off = apply_options(workflow, {"shadow": "off"})
+    assert "shadow" not in node_inputs(off, "RelightInpaintSampler")
+    classes = [node["class_type"] for node in off.values()]
+    assert "ShadowMask" not in classes
+    assert len(off) == len(workflow) - 2  # the node and its preview
+    with pytest.raises(OptionError, match="^shadow: must be on or off"):
+        validate_options({"shadow": "maybe"})
 
 
 def test_greyscale_mask_is_kept(mask: Path) -> None:

@@ -47,10 +47,39 @@ def run_bundled(server_url: str, name: str, prefix: str) -> tuple[np.ndarray, di
             upload_image(server_url, ASSETS / file, file)
     sampler = next(n for n in workflow.values() if n["class_type"] == "RelightInpaintSampler")
     sampler["inputs"]["steps"] = 2
-    saver = next(n for n in workflow.values() if n["class_type"] == "SaveImage")
-    saver["inputs"]["filename_prefix"] = f"relight_tests/{prefix}"
-    [png] = fetch_output_images(server_url, run_prompt(server_url, workflow, timeout=300))
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), workflow
+    saver_id = next(k for k, n in workflow.items() if n["class_type"] == "SaveImage")
+    workflow[saver_id]["inputs"]["filename_prefix"] = f"relight_tests/{prefix}"
+    submitted = with_shadow_saved(workflow, prefix)
+    entry = run_prompt(server_url, submitted, timeout=300)
+    result = saved_image(server_url, entry, saver_id)
+    if "shadow_saver" in submitted:
+        workflow["_shadow"] = saved_image(server_url, entry, "shadow_saver")[..., 0] / 255.0
+    return result, workflow
+
+
+def with_shadow_saved(workflow: dict, prefix: str) -> dict:
+    """The workflow plus a save of Shadow Mask's MASK (ComfyUI's MaskToImage), to see exactly
+    which pixels it let the sampler darken."""
+    shadow_id = next((k for k, n in workflow.items() if n["class_type"] == "ShadowMask"), None)
+    if shadow_id is None:
+        return workflow
+    return {
+        **workflow,
+        "shadow_image": {"class_type": "MaskToImage", "inputs": {"mask": [shadow_id, 0]}},
+        "shadow_saver": {
+            "class_type": "SaveImage",
+            "inputs": {
+                "images": ["shadow_image", 0],
+                "filename_prefix": f"relight_tests/{prefix}_shadow",
+            },
+        },
+    }
+
+
+def saved_image(server_url: str, entry: dict, node_id: str) -> np.ndarray:
+    one = {"outputs": {node_id: entry["outputs"][node_id]}}
+    [png] = fetch_output_images(server_url, one)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def assert_only_the_mask_changed(result: np.ndarray, workflow: dict) -> None:
@@ -70,9 +99,14 @@ def assert_only_the_mask_changed(result: np.ndarray, workflow: dict) -> None:
         .mask[0]
         .numpy()
     )
-    outside = final == 0
+    shadow = workflow.get("_shadow", np.zeros_like(final))
+    outside = (final == 0) & (shadow == 0)
     np.testing.assert_array_equal(result[outside], photo[outside])
     assert np.abs(result[final == 1].astype(int) - photo[final == 1]).mean() > 1
+    if "_shadow" in workflow:  # relight paints the subject's new cast shadow
+        falls = (shadow > 0.5) & (final == 0)
+        assert falls.sum() > 50
+        assert result[falls].mean() < 0.8 * photo[falls].mean()
 
 
 def test_workflow_a_relights_the_bundled_photo_and_keeps_the_rest_exact(server_url: str):
