@@ -48,8 +48,10 @@ from ..conditioning.light import Light, make_light  # noqa: E402
 from ..conditioning.mask import prepare_masked_image  # noqa: E402
 from ..conditioning.normals import angular_error_degrees, estimate_normals  # noqa: E402
 from ..conditioning.reshade import reshade  # noqa: E402
+from ..conditioning.upscale import restorer  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
-from ..sampling.relight_sampling import finish, prepare, sample  # noqa: E402
+from ..nodes.relight_inpaint_sampler import DEFAULT_CONTEXT  # noqa: E402
+from ..sampling.crops import Sampling, relight_crops  # noqa: E402
 from .metrics import angle_degrees, fit_light_direction  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,6 +134,9 @@ def request(direction: np.ndarray) -> Light:
     return make_light(torch.from_numpy(direction), REQUEST_INTENSITY, REQUEST_AMBIENT)
 
 
+SETTINGS = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+
+
 class PackModel:
     """A model file of the pack's format run in-process through the sampler's own functions."""
 
@@ -140,12 +145,21 @@ class PackModel:
         self.model, self.vae = load_relight_model(path)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, light: Light) -> np.ndarray:
+        """The sampler's own path: the subject's crop, seam matched, stitched back."""
         masked = prepare_masked_image(
             torch.from_numpy(image)[None], torch.from_numpy(mask)[None], 0, 0
         )
-        prepared = prepare(self.model, self.vae, masked, light, "relight")
-        samples = sample(self.model, prepared, 0, 1, 1.0, "euler", "simple", 1.0)
-        return finish(self.vae, samples, masked)[0].numpy()
+        result = relight_crops(
+            self.model,
+            self.vae,
+            masked,
+            light,
+            "relight",
+            SETTINGS,
+            DEFAULT_CONTEXT,
+            restore=restorer(),
+        )
+        return result.image[0].numpy()
 
 
 def quotient(image, mask, light, normals=None) -> np.ndarray:

@@ -42,4 +42,20 @@ def model_file_path(name: str) -> str:
     raise ValueError(f"model_name: {name!r} is not in the relight or diffusion_models folders")
 
 
+def say_on_node(node_class, warnings: list[str]) -> None:
+    """Warnings the log already has, shown on the node too where the host can (its progress
+    text under the node: ComfyUI 0.3.6x and newer; nothing where it cannot)."""
+    hidden = getattr(node_class, "hidden", None)
+    node_id = getattr(hidden, "unique_id", None)
+    if not warnings or node_id is None:
+        return
+    try:
+        from server import PromptServer
+    except ImportError:
+        return
+    server = getattr(PromptServer, "instance", None)
+    if server is not None and hasattr(server, "send_progress_text"):
+        server.send_progress_text("\n".join(warnings), node_id)
+
+
 register_models_folder()  # before any schema lists the folder's files

@@ -7,7 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from ..conditioning.upscale import restorer, system_upscaler
 from ..sampling.crops import PREVIEW_SIDE, Sampling, relight_crops
-from .common import CATEGORY
+from .common import CATEGORY, say_on_node
 from .relight_conditioning import make_geometry, optional_inputs, shared_inputs
 
 DEFAULT_CONTEXT = 0.5
@@ -133,6 +133,7 @@ class RelightInpaintSampler(io.ComfyNode):
             ]
             + optional_inputs()
             + crop_inputs(),
+            hidden=[io.Hidden.unique_id],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The result at the input's size."),
                 io.Latent.Output(
@@ -192,5 +193,6 @@ class RelightInpaintSampler(io.ComfyNode):
             restorer(upscale_model or default_upscaler()),
             shadow=shadow,
         )
+        say_on_node(cls, stitched.warnings)
         latent = {"samples": stitched.latent}
         return io.NodeOutput(stitched.image, latent, stitched.shading)

@@ -53,6 +53,18 @@ class Stitched:
 
 
 @dataclass(frozen=True)
+class CropOptions:
+    """How crops are cut and brought back (see relight_crops)."""
+
+    context: float
+    resolution: int
+    conditioning: dict  # positive / negative / background (IC-Light)
+    geometry: Geometry | None
+    restore: object  # upscale.Restore or None
+    match_edges: bool
+
+
+@dataclass(frozen=True)
 class Sampling:
     """What every crop is sampled with."""
 
@@ -185,21 +197,8 @@ def relight_crops(
     shadow = checked_shadow(shadow, masked)
     if shadow is not None and mode == "fill":
         masked = MaskedImage(masked.image, torch.maximum(masked.mask, shadow))
-    stitched = _relight_crops(
-        model,
-        vae,
-        masked,
-        light,
-        mode,
-        settings,
-        context,
-        resolution,
-        conditioning,
-        geometry,
-        restore,
-        match_edges,
-        info,
-    )
+    options = CropOptions(context, resolution, conditioning or {}, geometry, restore, match_edges)
+    stitched = _stitch_crops(model, vae, masked, light, mode, settings, options, info)
     if shadow is not None and mode == "relight" and settings.denoise > 0:
         if stitched.image is masked.image:
             stitched.image = masked.image.clone()
@@ -221,23 +220,9 @@ def checked_shadow(shadow: torch.Tensor | None, masked: MaskedImage) -> torch.Te
     return shadow if float(shadow.amax()) > 0 else None
 
 
-def _relight_crops(
-    model,
-    vae,
-    masked,
-    light,
-    mode,
-    settings,
-    context,
-    resolution,
-    conditioning,
-    geometry,
-    restore,
-    match_edges,
-    info,
-) -> Stitched:
+def _stitch_crops(model, vae, masked, light, mode, settings, options, info) -> Stitched:
     height, width = masked.image.shape[1:3]
-    jobs, warnings = plan_jobs(info, masked, context, resolution)
+    jobs, warnings = plan_jobs(info, masked, options.context, options.resolution)
     for warning in warnings:
         logging.warning("Relight Inpaint: %s", warning)
     canvas = preview_canvas(masked.image)
@@ -247,24 +232,23 @@ def _relight_crops(
     output = masked.image.clone()
     latent = None
     for jobs_of_size in group_jobs(jobs):
-        samples = _run_group(
-            model, vae, masked, light, mode, settings, conditioning or {}, geometry, jobs_of_size
-        )
+        samples = _run_group(model, vae, masked, light, mode, settings, options, jobs_of_size)
         latent = samples[0] if latent is None else latent
         decoded = vae.decode(samples[0])[..., :3].to(masked.image.dtype)
         for k, job in enumerate(jobs_of_size):
-            _stitch(output, masked, decoded[k : k + 1], job, mode, restore, match_edges)
+            _stitch(output, masked, decoded[k : k + 1], job, mode, options)
             paste_preview(canvas, samples[1][k], job, (height, width))
     return Stitched(output, latent, canvas, warnings)
 
 
-def _run_group(model, vae, masked, light, mode, settings, conditioning, geometry, jobs):
+def _run_group(model, vae, masked, light, mode, settings, options, jobs):
     crops = [cut(masked, job) for job in jobs]
     group = MaskedImage(
         image=torch.cat([c.image for c in crops]), mask=torch.cat([c.mask for c in crops])
     )
     full = masked.image.shape[1:3]
-    geometry = cut_geometry(geometry or Geometry(), jobs, full)
+    conditioning = options.conditioning
+    geometry = cut_geometry(options.geometry or Geometry(), jobs, full)
     background = cut_maps(conditioning.get("background"), jobs, full)
     prepared = prepare(
         model,
@@ -290,7 +274,8 @@ def _run_group(model, vae, masked, light, mode, settings, conditioning, geometry
     return samples, prepared.shading
 
 
-def _stitch(output, masked, decoded, job: CropJob, mode: str, restore, match_edges) -> None:
+def _stitch(output, masked, decoded, job: CropJob, mode: str, options: CropOptions) -> None:
+    restore = options.restore
     rows, cols = job.box.slices
     original = masked.image[job.index : job.index + 1, rows, cols]
     mask = masked.mask[job.index : job.index + 1, rows, cols]
@@ -299,6 +284,6 @@ def _stitch(output, masked, decoded, job: CropJob, mode: str, restore, match_edg
     else:
         generated = restore(decoded, original, mask, mode)
     generated = generated.clamp(0.0, 1.0)
-    if match_edges:
+    if options.match_edges:
         generated = match_seam(generated, original, mask, fill=mode == "fill")
     output[job.index, rows, cols] = composite(original, generated, mask)[0]

@@ -36,7 +36,7 @@ from .spatial import (
 
 IC_LIGHT_MULTIPLE = 64  # SD1.5: VAE 8x, UNet 3 downsamplings
 MAX_SIDE = 8192
-MAX_MEGAPIXELS = 16.8  # 4096 x 4096: refused above this (memory), not tiled
+MAX_MEGAPIXELS = 16.8  # 4096 x 4096: a whole-image latent (Relight Conditioning) above this
 EMPTY_CONTEXT_DIM = 8
 LIGHT_MAPS = ("shading", "iclight_gradient")  # what IC-Light fc starts from inside the mask
 
@@ -85,8 +85,9 @@ def model_size(height: int, width: int, multiple: int) -> tuple[int, int]:
     if max(height, width) > MAX_SIDE or megapixels > MAX_MEGAPIXELS:
         raise ValueError(
             f"mask_cond: the image is {width}x{height} px ({megapixels:.1f} MP); the limit is "
-            f"{MAX_MEGAPIXELS} MP and {MAX_SIDE} px a side (memory). The pack refuses larger "
-            "images rather than tiling them: downscale or crop the image first"
+            f"{MAX_MEGAPIXELS} MP and {MAX_SIDE} px a side for a whole-image latent (Relight "
+            "Conditioning feeds a stock sampler the whole image); Relight Inpaint Sampler works "
+            "masked regions as crops and takes photos of any size"
         )
     return resize_to_multiple(height, width, multiple)
 

@@ -244,12 +244,12 @@ def test_a_light_outside_the_trained_range_runs_with_a_warning(caplog):
     assert "outside the range" not in caplog.text
 
 
-def test_an_image_beyond_the_memory_limit_is_refused_with_the_limit(tiny):
+def test_a_whole_image_latent_beyond_the_memory_limit_is_refused_pointing_at_crops(tiny):
     model, vae = tiny
     image = torch.zeros(1, 1, 1, 3).expand(1, 4200, 4200, 3)  # no memory behind it
     huge = MaskedImage(image=image, mask=torch.zeros(1, 1, 1).expand(1, 4200, 4200))
     with pytest.raises(
-        ValueError, match=r"^mask_cond: .*17.6 MP\); the limit is 16.8 MP.*rather than tiling"
+        ValueError, match=r"^mask_cond: .*17.6 MP\); the limit is 16.8 MP.*works masked regions"
     ):
         prepare(model, vae, huge, light(), "relight")
 
