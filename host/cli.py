@@ -211,7 +211,8 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
     add("context", float, "context around each masked region, a share of its size")
     add("resolution", int, "long side each crop is worked at, 0 = the model's own")
     group.add_argument(
-        "--shadow",
+        "--cast-shadow",
+        dest="cast_shadow",
         choices=SHADOW_CHOICES,
         help="cast shadow: relight paints the subject's shadow for the light, fill removes "
         "its old shadow (on; best with --depth-map)",
@@ -221,7 +222,7 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> dict[str, object]:
     names = ("azimuth", "elevation", "light", "intensity", "ambient", "color", "mode", "steps")
     names += ("cfg", "sampler", "scheduler", "seed", "denoise", "grow", "feather", "model")
-    names += ("context", "resolution", "shadow")
+    names += ("context", "resolution", "cast_shadow")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 

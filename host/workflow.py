@@ -73,7 +73,7 @@ OPTIONS: dict[str, Option] = {
     )
 }
 LIGHT_OPTION = "light"
-SHADOW_OPTION = "shadow"  # on: the workflow's Shadow Mask feeds the sampler; off: removed
+SHADOW_OPTION = "cast_shadow"  # on: the workflow's Shadow Mask feeds the sampler; off: out
 SHADOW_CHOICES = ("on", "off")
 MANIFEST_KEYS = frozenset(OPTIONS) | {LIGHT_OPTION, SHADOW_OPTION, *FILE_KEYS}
 
@@ -229,7 +229,7 @@ def _set_shadow(workflow: dict, shadow: str) -> None:
             workflow[node_id]["inputs"]["mode"] = sampler["mode"]
             continue
         del workflow[node_id]
-        sampler.pop("shadow", None)
+        sampler.pop("cast_shadow", None)
         for other in [k for k, v in workflow.items() if _uses(v, node_id)]:
             del workflow[other]  # its preview
 

@@ -55,7 +55,7 @@ def crop_inputs() -> list:
             "photo's own detail is carried over wherever the subject's structure is unchanged.",
         ),
         io.Mask.Input(
-            "shadow",
+            "cast_shadow",
             optional=True,
             tooltip="From Shadow Mask (edit it as you like): relight paints this cast shadow "
             "for the light; fill removes it together with the masked object. Pixels outside "
@@ -174,7 +174,7 @@ class RelightInpaintSampler(io.ComfyNode):
         context=DEFAULT_CONTEXT,
         resolution=0,
         upscale_model=None,
-        shadow=None,
+        cast_shadow=None,
     ) -> io.NodeOutput:
         geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
         settings = Sampling(seed, steps, cfg, sampler_name, scheduler, denoise)
@@ -191,7 +191,7 @@ class RelightInpaintSampler(io.ComfyNode):
             conditioning,
             geometry,
             restorer(upscale_model or default_upscaler()),
-            shadow=shadow,
+            shadow=cast_shadow,
         )
         say_on_node(cls, stitched.warnings)
         latent = {"samples": stitched.latent}

@@ -84,7 +84,7 @@ class ShadowMask(io.ComfyNode):
             outputs=[
                 io.Mask.Output(
                     display_name="shadow",
-                    tooltip="For the sampler's shadow input. relight: how much light the new "
+                    tooltip="For the sampler's cast_shadow input. relight: how much light the new "
                     "shadow takes away (0..1, paint grey for a lighter shadow); fill: the old "
                     "shadow's region (1 = remove).",
                 ),

@@ -295,17 +295,17 @@ def test_shadow_follows_the_mode_and_the_maps_and_can_be_turned_off(workflow: di
     shadow_id, shadow = find_node(filled, "ShadowMask")
     sampler = node_inputs(filled, "RelightInpaintSampler")
     estimate_id, _ = find_node(filled, "EstimateLight")
-    assert sampler["shadow"] == [shadow_id, 0]
+    assert sampler["cast_shadow"] == [shadow_id, 0]
     assert shadow["inputs"]["mode"] == "fill"
     assert shadow["inputs"]["depth_map"] == sampler["depth_map"]
     assert shadow["inputs"]["light"] == shadow["inputs"]["scene_light"] == [estimate_id, 0]
-    off = apply_options(workflow, {"shadow": "off"})
-    assert "shadow" not in node_inputs(off, "RelightInpaintSampler")
+    off = apply_options(workflow, {"cast_shadow": "off"})
+    assert "cast_shadow" not in node_inputs(off, "RelightInpaintSampler")
     classes = [node["class_type"] for node in off.values()]
     assert "ShadowMask" not in classes
     assert len(off) == len(workflow) - 2  # the node and its preview
-    with pytest.raises(OptionError, match="^shadow: must be on or off"):
-        validate_options({"shadow": "maybe"})
+    with pytest.raises(OptionError, match="^cast_shadow: must be on or off"):
+        validate_options({"cast_shadow": "maybe"})
 
 
 def test_greyscale_mask_is_kept(mask: Path) -> None:

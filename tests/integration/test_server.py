@@ -215,7 +215,9 @@ def test_relight_workflow_keeps_pixels_outside_the_mask(
     server_url: str, photo_path: Path, mask_path: Path, mode: str
 ) -> None:
     # the cast shadow is off here: its pixels are checked with the shipped workflows
-    prompt = relight_prompt(server_url, photo_path, mask_path, mode=mode, seed=11, shadow="off")
+    prompt = relight_prompt(
+        server_url, photo_path, mask_path, mode=mode, seed=11, cast_shadow="off"
+    )
     entry = run_prompt(server_url, prompt, timeout=300)
     [output] = fetch_output_images(server_url, entry)
 
