@@ -4,12 +4,14 @@ packs: a colour step around every crop).
 
 The model regenerates its whole crop; just outside the repaint region (where the original is
 kept) its answer should equal the original: their difference there is the model's tone and
-colour drift. In relight mode the region's own rim (the mask grown around the subject: its
-surroundings) should also continue the photo; re-shading the whole mask as the subject darkens
-or tints it into a halo. The difference on these rings is spread smoothly over the region
-(push-pull from the rings, then blurred) and added: in full for fill (the whole hole is new and
-should match; under its mask the original is the removed object, so only the outer ring
-counts), fading within a few pixels of the edge for relight (the subject keeps its new light).
+colour drift. In relight mode the region's own rim, where the photo there looks like its
+surroundings (the mask grown around the subject), should also continue the photo; re-shading
+the whole mask as the subject darkens or tints it into a halo. Where the rim is the subject's
+own edge (a tight mask) it keeps its new light. The difference on these rings is spread
+smoothly over the region (local averages on the rings, carried inward by push-pull) and added:
+in full for fill (the whole hole is new and should match; under its mask the original is the
+removed object, so only the outer ring counts), fading within a few pixels of the edge for
+relight (the subject keeps its new light).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .prefill import push_pull_fill
 
 RING = 6  # px outside the region's edge where drift is measured
 INNER_RING = 3  # relight: px inside the edge that should continue the surroundings
+SURROUNDINGS_TOLERANCE = 0.1  # RGB distance at which a rim pixel stops counting as surroundings
 FADE = 4.0  # relight: px over which the correction fades into the region's solid part
 
 
@@ -71,6 +74,16 @@ def spread(drift: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return push_pull_fill(local * valid, valid)
 
 
+def like_surroundings(original: torch.Tensor, outer: torch.Tensor) -> torch.Tensor:
+    """[B,H,W] 0..1: how much each pixel of the photo looks like the surroundings just outside
+    the region (its colour against theirs, carried inward). 1 on a grown mask's background rim,
+    0 on the subject's own edge: only the first should continue the photo."""
+    colours = gaussian_blur(original.movedim(-1, 1).float(), 2.0)  # texture is not a change
+    surroundings = spread(colours, outer)
+    distance = ((colours - surroundings) ** 2).sum(dim=1)
+    return torch.exp(-distance / SURROUNDINGS_TOLERANCE**2)
+
+
 def match_seam(
     generated: torch.Tensor, original: torch.Tensor, mask: torch.Tensor, fill: bool
 ) -> torch.Tensor:
@@ -86,11 +99,13 @@ def match_seam(
     drift = (original - generated).movedim(-1, 1).float()
     always = torch.ones_like(known)
     correction = spread(drift, torch.where(has_ring[:, None, None], outer, always))
-    if inner is not None:  # relight: inside the solid part, only its own rim counts
-        inside = spread(drift, torch.where(has_ring[:, None, None], inner, always))
-        solid = _solid(mask)[:, None]
-        correction = torch.where(solid, inside, correction)
     strength = torch.ones_like(mask) if fill else edge_fade(mask)
+    if inner is not None:  # relight: inside the solid part, only its rim's surroundings count
+        like = like_surroundings(original, outer)
+        rim = inner & (like > 0.5)
+        inside = spread(drift, torch.where(rim.flatten(1).any(1)[:, None, None], rim, always))
+        solid = _solid(mask)
+        correction = torch.where(solid[:, None], inside * like[:, None], correction)
     strength = strength * has_ring[:, None, None].to(strength.dtype)
     correction = correction.movedim(1, -1) * strength[..., None]
     return (generated + correction.to(generated)).clamp(0.0, 1.0)

@@ -64,3 +64,16 @@ def test_relight_halo_on_the_regions_rim_is_brought_back_to_the_photo():
     assert (matched - original)[rim].abs().mean() < 0.05
     centre = (slice(None), slice(46, 50), slice(46, 50))
     assert torch.allclose(matched[centre], relit[centre], atol=0.01)
+
+
+def test_a_tight_masks_rim_is_the_subject_and_keeps_its_new_light():
+    """When the mask ends on the subject's own edge (a bright object on a dark ground), its rim
+    does not look like the surroundings: the relight is kept there."""
+    original = torch.full((1, 96, 96, 3), 0.1)
+    mask = torch.zeros(1, 96, 96)
+    mask[:, 30:66, 30:66] = 1.0
+    original[mask > 0] = 0.8
+    relit = original.clone()
+    relit[mask > 0] = 0.5
+    matched = match_seam(relit, original, mask, fill=False)
+    assert torch.allclose(matched[mask > 0], relit[mask > 0], atol=0.01)
