@@ -35,14 +35,14 @@ from scipy import ndimage  # noqa: E402
 from ..conditioning.mask import MaskedImage  # noqa: E402
 from ..conditioning.upscale import restorer, system_upscaler  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
-from ..sampling.crops import Sampling, relight_crops  # noqa: E402
+from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
 from ..training.render import render_sample  # noqa: E402
 from .quality import HELD_OUT_SEED_BASE  # noqa: E402
 from .seams import light_from  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIDE, WORK = 2048, 768
-SETTINGS = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+SETTINGS = ONE_STEP
 
 
 def fine_detail(image: np.ndarray) -> np.ndarray:

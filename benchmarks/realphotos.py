@@ -51,7 +51,7 @@ from ..conditioning.reshade import reshade  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
 from ..nodes.relight_inpaint_sampler import DEFAULT_CONTEXT  # noqa: E402
-from ..sampling.crops import Sampling, relight_crops  # noqa: E402
+from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
 from .metrics import angle_degrees, fit_light_direction  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def request(direction: np.ndarray) -> Light:
     return make_light(torch.from_numpy(direction), REQUEST_INTENSITY, REQUEST_AMBIENT)
 
 
-SETTINGS = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+SETTINGS = ONE_STEP
 
 
 class PackModel:

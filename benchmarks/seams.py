@@ -36,13 +36,13 @@ from ..conditioning.light import direction_from_angles, make_light  # noqa: E402
 from ..conditioning.mask import grow_mask, prepare_masked_image  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
-from ..sampling.crops import Sampling, relight_crops  # noqa: E402
+from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
 from .metrics import masked_psnr, seam_delta_e  # noqa: E402
 from .quality import ASTRONAUT_HEAD, HELD_OUT_SEED_BASE, make_cases  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GROW, FEATHER = 4, 8  # the shipped workflow's MaskConditioning
-SETTINGS = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+SETTINGS = ONE_STEP
 
 
 def run(model, vae, image, mask, light, mode, shipped: bool) -> np.ndarray:

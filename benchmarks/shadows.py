@@ -42,7 +42,7 @@ from ..conditioning.mask import MaskedImage, grow_mask  # noqa: E402
 from ..conditioning.shadows import shadow_mask  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
-from ..sampling.crops import Sampling, relight_crops  # noqa: E402
+from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
 from ..training.render import depth_map, render_sample  # noqa: E402
 from .metrics import masked_psnr  # noqa: E402
 from .quality import HELD_OUT_SEED_BASE  # noqa: E402
@@ -50,7 +50,7 @@ from .quality import HELD_OUT_SEED_BASE  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 MIN_SHADOW = 30
 GROW = 2  # the fill mask around the target, as quality.py's
-SETTINGS = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+SETTINGS = ONE_STEP
 
 
 def iou(found: torch.Tensor, truth: np.ndarray) -> float:

@@ -116,6 +116,17 @@ def region_boxes(mask: torch.Tensor) -> list[Box]:
     return boxes
 
 
+def bounding_box(mask: torch.Tensor) -> Box | None:
+    """The box around every pixel of mask [H, W] > 0, or None when there is none."""
+    boxes = region_boxes(mask)
+    if not boxes:
+        return None
+    box = boxes[0]
+    for other in boxes[1:]:
+        box = box.union(other)
+    return box
+
+
 def _tight(mask: torch.Tensor, window: Box) -> Box:
     inside = mask[window.slices] > 0
     rows = torch.nonzero(inside.any(dim=1)).flatten()

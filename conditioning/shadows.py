@@ -23,7 +23,7 @@ from scipy import ndimage
 from torch import Tensor
 
 from .composite import resize_image
-from .crop_stitch import Box, region_boxes
+from .crop_stitch import Box, bounding_box
 from .filters import gaussian_blur
 from .light import Light
 from .light_estimate import luminance
@@ -243,12 +243,9 @@ def _touching(candidates: Tensor, seeds: Tensor) -> Tensor:
 def window(subject: Tensor, light: Light) -> Box | None:
     """The part of a full-size image a subject's shadow can reach: its box grown by REACH
     times its size toward every side (the light's side is cheap to include), clipped."""
-    boxes = region_boxes(subject)
-    if not boxes:
+    box = bounding_box(subject)
+    if box is None:
         return None
-    box = boxes[0]
-    for other in boxes[1:]:
-        box = box.union(other)
     margin = round(REACH * max(box.height, box.width))
     return box.expanded(margin, *subject.shape)
 
@@ -324,12 +321,9 @@ def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor) -> None:
     the shadow's value is the share of light it takes away. Only the shadow's window is
     touched, and pixels where the shadow is 0 are multiplied by exactly 1."""
     for index in range(output.shape[0]):
-        boxes = region_boxes(shadow[index])
-        if not boxes:
+        box = bounding_box(shadow[index])
+        if box is None:
             continue
-        box = boxes[0]
-        for other in boxes[1:]:
-            box = box.union(other)
         rows, cols = box.slices
         falls = shadow[index, rows, cols] * (1.0 - subject[index, rows, cols])
         output[index, rows, cols] = output[index, rows, cols] * (1.0 - falls[..., None])

@@ -76,6 +76,10 @@ class Sampling:
     denoise: float
 
 
+# The pack's default model as its workflows sample it: one step (it ignores the noisy input).
+ONE_STEP = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+
+
 def check_image_size(height: int, width: int) -> None:
     megapixels = height * width / 1e6
     if max(height, width) > MAX_SIDE or megapixels > MAX_MEGAPIXELS:

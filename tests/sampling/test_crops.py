@@ -9,10 +9,10 @@ from relight_testing.tiny_models import tiny_relight_model
 from relight_inpaint.conditioning.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import MaskedImage, prepare_masked_image
 from relight_inpaint.sampling import crops
-from relight_inpaint.sampling.crops import Sampling, plan_jobs, relight_crops
+from relight_inpaint.sampling.crops import ONE_STEP, plan_jobs, relight_crops
 from relight_inpaint.sampling.relight_sampling import require_info
 
-SETTINGS = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1)
+SETTINGS = ONE_STEP
 
 
 @pytest.fixture(scope="module")
