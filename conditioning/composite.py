@@ -52,7 +52,7 @@ def preview_image(image: Tensor, side: int) -> Tensor:
     height, width = image.shape[1:3]
     if max(height, width) <= side:
         return image
-    step = max(1, max(height, width) // (2 * side))
+    step = max(1, max(height, width) // side)  # the strided view stays near `side`
     strided = image[:, ::step, ::step].contiguous()
     scale = side / max(height, width)
     return resize_image(strided, max(1, round(height * scale)), max(1, round(width * scale)))

@@ -101,8 +101,10 @@ def region_boxes(mask: torch.Tensor) -> list[Box]:
     """
     height, width = mask.shape
     cell = max(1, math.ceil(max(height, width) / MAX_GRID))
-    occupied = (mask > 0)[None, None].to(torch.float32)
-    coarse = F.max_pool2d(occupied, cell, ceil_mode=True)[0, 0] > 0 if cell > 1 else mask > 0
+    if cell > 1:  # pooled straight from the mask (>= 0): no full-size copy of it is made
+        coarse = F.max_pool2d(mask[None, None].float(), cell, ceil_mode=True)[0, 0] > 0
+    else:
+        coarse = mask > 0
     labels, count = ndimage.label(coarse.cpu().numpy(), structure=np.ones((3, 3)))
     boxes = []
     for rows, cols in ndimage.find_objects(labels)[:count]:
