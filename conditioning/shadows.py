@@ -41,6 +41,7 @@ DARK_RATIO = 0.82  # fill: darker than this share of the surroundings counts as 
 SEARCH_GROW = 0.15  # fill: the predicted shadow is searched this share of the subject wider
 CHROMA_TOLERANCE = 0.08  # fill: rg-chromaticity a shadow may move (noise, coloured fill light)
 MIN_SHADOW_PIXELS = 30
+TEXTURE_SHARE = 0.05  # fill: colours are compared smoothed over this share of the subject
 OPENING = 0.04  # fill: dark parts thinner than this share of the subject are texture
 NEGLIGIBLE = 1.0 / 255.0  # a shadow's blurred tail taking away less light than this is none
 PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
@@ -171,8 +172,8 @@ def _darker_same_colour(image: Tensor, search: Tensor, subject: Tensor, side: fl
     chromaticity (a shadow darkens a surface, it does not change its colour: a dark red saucer
     on a light table is not a shadow)."""
     around = _around(image, search, subject, side)
-    pixel = image.movedim(-1, 1)
-    darker = luminance(image) < DARK_RATIO * luminance(around.movedim(1, -1))
+    pixel = gaussian_blur(image.movedim(-1, 1), max(1.0, TEXTURE_SHARE * side))
+    darker = luminance(pixel.movedim(1, -1)) < DARK_RATIO * luminance(around.movedim(1, -1))
     shift = (_chromaticity(pixel) - _chromaticity(around)).norm(dim=1)
     return darker & (shift < CHROMA_TOLERANCE) & search
 
@@ -181,12 +182,10 @@ def _chromaticity(colours: Tensor) -> Tensor:
     return colours[:, :2] / colours.sum(dim=1, keepdim=True).clamp_min(1e-4)
 
 
-def measured_darkness(
-    image: Tensor, subject: Tensor, light: Light, depth: Tensor | None, relief: float
-) -> float | None:
-    """How much light the photo's own shadows keep: the subject's existing shadow under the
-    scene's `light` against its surroundings (median ratio), or None when none is found."""
-    shadow = find_old_shadow(image, subject, light, depth, relief)[0] > 0.5
+def measured_darkness(image: Tensor, subject: Tensor, old: Tensor) -> float | None:
+    """How much light the photo's own shadows keep: the subject's existing shadow `old`
+    [1,H,W] against its surroundings (median ratio), or None when none was found."""
+    shadow = old[0] > 0.5
     if int(shadow.sum()) < MIN_SHADOW_PIXELS:
         return None
     side = _subject_side(subject)
@@ -267,8 +266,8 @@ def shadow_mask(
     """[B,H,W] 0..1 at the image's size. relight: where the subject's shadow falls for `light`
     (the requested light), valued by how much light it takes away: the photo's own shadow
     darkness when `scene_light` is given and the subject's old shadow is found under it, else
-    the light's (shadow_darkness). fill: the subject's existing shadow under `light` (the
-    scene's), 1 inside.
+    the light's (shadow_darkness); where that old shadow already is, nothing more. fill: the
+    subject's existing shadow under `light` (the scene's), 1 inside.
     relief None: fitted to the shadows in the photo under `scene_light` (default `light`) when
     a depth map is given (fit_relief). Worked on the window the shadow can reach, at most
     WORK_SIDE px a side."""
@@ -308,12 +307,15 @@ def _shadow_in_window(image, subject, lights, mode, depth, relief) -> Tensor:
             relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light or light)
     if mode == "fill":  # grown a little: the penumbra goes with the shadow
         return soft_edge(grow_mask(find_old_shadow(image, subject, light, depth, relief), 2))
+    new = soft_edge(cast_shadow(subject, light, depth, relief))
     darkness = None
-    if scene_light is not None:
-        darkness = measured_darkness(image, subject, scene_light, depth, relief)
+    if scene_light is not None:  # the photo's own shadow of the subject: its darkness, and
+        old = find_old_shadow(image, subject, scene_light, depth, relief)
+        darkness = measured_darkness(image, subject, old)
+        new = new * (1.0 - soft_edge(old))  # where it is dark already it is not darkened twice
     if darkness is None:
         darkness = float(shadow_darkness(light)[0])
-    return soft_edge(cast_shadow(subject, light, depth, relief)) * (1.0 - darkness)
+    return new * (1.0 - darkness)
 
 
 def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor) -> None:

@@ -117,3 +117,14 @@ def test_a_relight_shadow_takes_the_darkness_of_the_photos_own_shadow():
     by_light = shadow_mask(image, subject, wanted, "relight")
     expected = 1.0 - float(shadow_darkness(wanted)[0])
     assert abs(float(by_light[core].median()) - expected) < 0.02
+
+
+def test_where_the_photo_already_has_the_shadow_it_is_not_darkened_twice():
+    subject = disc(radius=20)
+    scene_light = light(180.0, 40.0, ambient=0.5)
+    image = torch.full((1, 128, 128, 3), 0.8)
+    old = cast_shadow(subject, scene_light) > 0.5
+    image[old] = 0.8 * 0.6
+    same = shadow_mask(image, subject, scene_light, "relight", scene_light=scene_light)
+    core = grow_mask(old.float(), -4) > 0.5
+    assert float(same[core].max()) < 0.05  # the light did not move: its shadow is already there
