@@ -43,6 +43,7 @@ CHROMA_TOLERANCE = 0.08  # fill: rg-chromaticity a shadow may move (noise, colou
 MIN_SHADOW_PIXELS = 30
 TEXTURE_SHARE = 0.05  # fill: colours are compared smoothed over this share of the subject
 OPENING = 0.04  # fill: dark parts thinner than this share of the subject are texture
+GUESSED_SHAPE_STRENGTH = 0.5  # relight without a depth map: the length is a guess, so faint
 NEGLIGIBLE = 1.0 / 255.0  # a shadow's blurred tail taking away less light than this is none
 PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
 
@@ -266,7 +267,8 @@ def shadow_mask(
     """[B,H,W] 0..1 at the image's size. relight: where the subject's shadow falls for `light`
     (the requested light), valued by how much light it takes away: the photo's own shadow
     darkness when `scene_light` is given and the subject's old shadow is found under it, else
-    the light's (shadow_darkness); where that old shadow already is, nothing more. fill: the
+    the light's (shadow_darkness); where that old shadow already is, nothing more; without a
+    depth map (its length a guess from the silhouette) at half strength. fill: the
     subject's existing shadow under `light` (the scene's), 1 inside.
     relief None: fitted to the shadows in the photo under `scene_light` (default `light`) when
     a depth map is given (fit_relief). Worked on the window the shadow can reach, at most
@@ -315,7 +317,8 @@ def _shadow_in_window(image, subject, lights, mode, depth, relief) -> Tensor:
         new = new * (1.0 - soft_edge(old))  # where it is dark already it is not darkened twice
     if darkness is None:
         darkness = float(shadow_darkness(light)[0])
-    return new * (1.0 - darkness)
+    guessed = 1.0 if depth is not None else GUESSED_SHAPE_STRENGTH
+    return new * (1.0 - darkness) * guessed
 
 
 def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor) -> None:

@@ -7,6 +7,7 @@ import torch
 from relight_inpaint.conditioning.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import grow_mask
 from relight_inpaint.conditioning.shadows import (
+    GUESSED_SHAPE_STRENGTH,
     cast_shadow,
     find_old_shadow,
     fit_relief,
@@ -112,10 +113,11 @@ def test_a_relight_shadow_takes_the_darkness_of_the_photos_own_shadow():
     wanted = light(90.0, 30.0, ambient=0.2)
     core = grow_mask((cast_shadow(subject, wanted) > 0.5).float(), -4) > 0.5
     assert core.sum() > 20
+    half = GUESSED_SHAPE_STRENGTH  # no depth map: the silhouette's shadow is faint
     new = shadow_mask(image, subject, wanted, "relight", scene_light=scene_light)
-    assert abs(float(new[core].median()) - 0.4) < 0.06
+    assert abs(float(new[core].median()) - 0.4 * half) < 0.06 * half
     by_light = shadow_mask(image, subject, wanted, "relight")
-    expected = 1.0 - float(shadow_darkness(wanted)[0])
+    expected = (1.0 - float(shadow_darkness(wanted)[0])) * half
     assert abs(float(by_light[core].median()) - expected) < 0.02
 
 
