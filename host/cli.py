@@ -48,6 +48,7 @@ DEMO_OUT = REPO / "out" / "relight_demo.png"
 CALLER_CWD_ENV = "RELIGHT_CALLER_CWD"
 IMAGE_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 POSITIONAL_ARGUMENTS = {"manifest"}
+UPLOADS = "relight_cli"  # the CLI's inputs: a subfolder, out of LoadImage's list
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -356,10 +357,11 @@ def check_server(url: str) -> None:
 
 def render(url: str, prompt_options: dict, inputs: Inputs, on_progress: Callable) -> bytes:
     """Upload the inputs, run the workflow and return the output PNG's bytes."""
-    image_name = comfy.upload_image_bytes(url, inputs.image_bytes, inputs.image_name)
-    mask_name = comfy.upload_image_bytes(url, inputs.mask_bytes, inputs.mask_name)
+    image_name = comfy.upload_image_bytes(url, inputs.image_bytes, inputs.image_name, UPLOADS)
+    mask_name = comfy.upload_image_bytes(url, inputs.mask_bytes, inputs.mask_name, UPLOADS)
     maps = {
-        key: comfy.upload_image_bytes(url, data, name) for key, (data, name) in inputs.maps.items()
+        key: comfy.upload_image_bytes(url, data, name, UPLOADS)
+        for key, (data, name) in inputs.maps.items()
     }
     prompt = build_prompt(prompt_options, image_name, mask_name, maps=maps)
     prompt_id = uuid.uuid4().hex
@@ -520,7 +522,7 @@ def command_serve(args: argparse.Namespace) -> int:
     if comfy.port_in_use(args.port):
         raise OptionError("port", f"{args.port} is already in use on 127.0.0.1")
     tqdm.write("relight: starting ComfyUI ...", file=sys.stderr)
-    with comfy.start_server(port=args.port) as server:
+    with comfy.start_server(port=args.port, preview=True) as server:
         print(f"ComfyUI with Relight Inpaint: {server.url}  (log: {server.log_path})")
         print("Ctrl-C stops it.", flush=True)
         try:

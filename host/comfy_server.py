@@ -127,7 +127,9 @@ def needs_cpu_flag(python: Path = VENV_PYTHON) -> bool:
     return result.returncode != 0
 
 
-def server_command(port: int, base_dir: Path, cpu: bool) -> list[str]:
+def server_command(port: int, base_dir: Path, cpu: bool, preview: bool = False) -> list[str]:
+    """ComfyUI's command line; `preview` turns on its live sampler preview (for a person
+    watching the page; scripted runs need none)."""
     command = [
         str(VENV_PYTHON),
         "main.py",
@@ -144,6 +146,8 @@ def server_command(port: int, base_dir: Path, cpu: bool) -> list[str]:
         command.append("--disable-auto-launch")
     if cpu:
         command.append("--cpu")
+    if preview and _supports_flag("--preview-method"):
+        command += ["--preview-method", "auto"]
     return command
 
 
@@ -158,6 +162,7 @@ def start_server(
     log_path: Path | str | None = None,
     cpu: bool | None = None,
     timeout: float = START_TIMEOUT_S,
+    preview: bool = False,
 ) -> Server:
     """Start ComfyUI with the pack and wait until it answers; `cpu=None` asks torch."""
     if not (COMFY_DIR / "main.py").is_file():
@@ -173,7 +178,7 @@ def start_server(
     use_cpu = needs_cpu_flag() if cpu is None else cpu
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            server_command(port, base_dir, use_cpu),
+            server_command(port, base_dir, use_cpu, preview),
             cwd=COMFY_DIR,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -235,11 +240,13 @@ def upload_image(url: str, path: Path | str, name: str | None = None) -> str:
     return upload_image_bytes(url, path.read_bytes(), name or path.name)
 
 
-def upload_image_bytes(url: str, data: bytes, name: str) -> str:
+def upload_image_bytes(url: str, data: bytes, name: str, subfolder: str = "") -> str:
+    """Upload into the host's input folder (or a subfolder of it: LoadImage's list shows only
+    the top level, so scripted inputs there do not pile up in a person's list)."""
     response = _session().post(
         f"{url}/upload/image",
         files={"image": (name, data, "application/octet-stream")},
-        data={"type": "input", "overwrite": "true"},
+        data={"type": "input", "overwrite": "true", "subfolder": subfolder},
         timeout=HTTP_TIMEOUT_S,
     )
     response.raise_for_status()

@@ -549,3 +549,9 @@ def test_the_progress_bar_knows_the_steps_of_an_auto_light_run():
     # `relight run --light auto --depth-map d.png` sized its progress bar from a prompt built
     # without the maps, which auto refuses
     assert cli.sampler_steps({"light": "auto", "steps": 3}) == 3
+
+
+def test_serve_turns_on_the_live_preview_and_scripted_servers_do_not(tmp_path: Path) -> None:
+    served = comfy_server.server_command(8188, tmp_path, cpu=True, preview=True)
+    assert served[served.index("--preview-method") + 1] == "auto"
+    assert "--preview-method" not in comfy_server.server_command(8188, tmp_path, cpu=True)

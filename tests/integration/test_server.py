@@ -250,15 +250,20 @@ def test_interrupt_stops_a_long_relight(server_url: str, photo_path: Path, mask_
 
 @needs_pack_nodes
 def test_cli_run_end_to_end(
-    server_url: str, photo_path: Path, mask_path: Path, tmp_path: Path
+    comfy_server, server_url: str, photo_path: Path, mask_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "nested" / "result.png"
+    inputs = comfy_server.base_dir / "input"
+    listed_before = set(inputs.glob("relight-*"))
     args = ["--image", str(photo_path), "--mask", str(mask_path), "--out", str(out)]
     result = run_cli("run", *args, "--steps", "2", "--light", "1,0,0.5", "--server", server_url)
 
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == Image.open(photo_path).size
     assert not list(out.parent.glob(".*.part"))
+    # its inputs went to a subfolder, out of LoadImage's list (the top level only)
+    assert set(inputs.glob("relight-*")) == listed_before
+    assert list((inputs / "relight_cli").glob("relight-*"))
 
 
 @needs_pack_nodes
