@@ -6,7 +6,7 @@ from comfy_api.v0_0_2 import io
 
 from ..model_loader.errors import WeightFormatError
 from ..model_loader.iclight import apply_iclight, detect_layout, is_iclight
-from ..model_loader.relight_format import load_tensors
+from ..model_loader.relight_format import load_tensors, read_config
 from ..model_loader.relight_model import load_relight_model
 from .common import CATEGORY, model_file_names, model_file_path
 
@@ -48,6 +48,19 @@ class LoadRelightUNet(io.ComfyNode):
                 io.Vae.Output(tooltip="The VAE that goes with it."),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, model_name) -> bool | str:
+        """Checked when the prompt is queued, so a missing or broken file is a prompt error
+        that names it rather than a failure after the rest of the graph has run. Only the
+        file's header is read."""
+        if not isinstance(model_name, str):
+            return f"model_name: expected a model file name, got {model_name!r}"
+        try:
+            read_config(model_file_path(model_name))
+        except (ValueError, OSError) as error:
+            return str(error)
+        return True
 
     @classmethod
     def execute(cls, model_name: str, model=None, vae=None) -> io.NodeOutput:

@@ -296,3 +296,15 @@ def test_cli_batch_writes_good_items_and_reports_bad_ones(
     assert Image.open(out_dir / "photo.png").size == Image.open(photo_path).size
     assert "line 4" in result.stderr and "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@needs_pack_nodes
+def test_a_missing_model_is_a_prompt_error_when_queued(
+    server_url: str, photo_path: Path, mask_path: Path
+) -> None:
+    """Refused by ComfyUI's prompt validation (LoadRelightUNet.validate_inputs): nothing of the
+    graph runs, so the light preview branch cannot make the job look successful."""
+    prompt = relight_prompt(server_url, photo_path, mask_path, model="no_such_model.safetensors")
+    with pytest.raises(PromptError, match="model_name") as raised:
+        queue_prompt(server_url, prompt)
+    assert "no_such_model.safetensors" in str(raised.value)

@@ -230,3 +230,15 @@ def test_iclight_fbc_starts_from_the_photo_as_the_official_fbc(models_dir, sd15)
         model, vae, masked, light, "relight", cond, cond, background=torch.rand(1, 64, 64, 3)
     )
     assert torch.allclose(prepared.latent_image, vae.encode(image))
+
+
+def test_a_missing_or_broken_model_file_is_refused_when_the_prompt_is_queued(models_dir):
+    """validate_inputs runs at queue time (ComfyUI's prompt validation): the error names the
+    input, before anything else in the graph runs."""
+    assert LoadRelightUNet.validate_inputs("relight_default.safetensors") is True
+    missing = LoadRelightUNet.validate_inputs("no_such_model.safetensors")
+    assert isinstance(missing, str) and missing.startswith("model_name:")
+    (models_dir / "broken.safetensors").write_bytes(b"not a safetensors file")
+    broken = LoadRelightUNet.validate_inputs("broken.safetensors")
+    assert isinstance(broken, str) and broken.startswith("model_name:")
+    assert LoadRelightUNet.validate_inputs(3).startswith("model_name: expected a model file")
