@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from scipy import ndimage  # ComfyUI's own requirement
 
 from .composite import resize_to_multiple
+from .mask import occupied_window
 
 MAX_GRID = 1024  # regions are labelled on a grid of at most this many cells a side
 MAX_CROPS = 16  # more regions than this are merged into fewer, larger crops
@@ -120,13 +121,11 @@ def region_boxes(mask: torch.Tensor) -> list[Box]:
 
 def bounding_box(mask: torch.Tensor) -> Box | None:
     """The box around every pixel of mask [H, W] > 0, or None when there is none."""
-    boxes = region_boxes(mask)
-    if not boxes:
+    window = occupied_window(mask)
+    if window is None:
         return None
-    box = boxes[0]
-    for other in boxes[1:]:
-        box = box.union(other)
-    return box
+    rows, cols = window
+    return Box(rows.start, cols.start, rows.stop, cols.stop)
 
 
 def _tight(mask: torch.Tensor, window: Box) -> Box:

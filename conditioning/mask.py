@@ -132,7 +132,7 @@ class MaskedImage:
         return self.image.shape[0]
 
 
-def _occupied_window(mask: Tensor, margin: int) -> tuple[slice, slice] | None:
+def occupied_window(mask: Tensor, margin: int = 0) -> tuple[slice, slice] | None:
     """Rows and columns of mask [H, W] > 0, widened by `margin` (clipped); None when empty."""
     rows = torch.nonzero(mask.amax(dim=1) > 0).flatten()
     if rows.numel() == 0:
@@ -154,7 +154,7 @@ def grow_and_feather(mask: Tensor, grow: int, feather: int) -> Tensor:
     margin = max(grow, 0) + feather + 2  # beyond what dilation and the blur can reach
     result = torch.zeros_like(mask)
     for index, plane in enumerate(mask):
-        window = _occupied_window(plane, margin)
+        window = occupied_window(plane, margin)
         if window is not None:
             part = plane[window][None]
             result[index][window] = feather_mask(grow_mask(part, grow), feather)[0]

@@ -90,14 +90,13 @@ def match_seam(
     """generated [B,H,W,3] matched to original [B,H,W,3] at the edge of mask [B,H,W] (soft,
     1 = repaint). Images with no ring to measure from come back unchanged."""
     outer, inner = rings(mask, fill)
-    known = outer if inner is None else outer | inner
     has_ring = outer.flatten(1).any(dim=1)
     if inner is not None:
         has_ring &= inner.flatten(1).any(dim=1)
     if not bool(has_ring.any()):
         return generated
     drift = (original - generated).movedim(-1, 1).float()
-    always = torch.ones_like(known)
+    always = torch.ones_like(outer)
     correction = spread(drift, torch.where(has_ring[:, None, None], outer, always))
     strength = torch.ones_like(mask) if fill else edge_fade(mask)
     if inner is not None:  # relight: inside the solid part, only its rim's surroundings count

@@ -37,34 +37,59 @@ def shading_map(normals: Tensor, light: Light, visibility: Tensor | None = None)
     return level[..., None] * light.color.to(normals)[:, None, None, :]
 
 
-def cast_shadows(heights: Tensor, light: Light, max_length: float = 0.5) -> Tensor:
-    """Visibility [B,H,W] (1 = lit) of a height field [B,H,W] (pixels) toward the light: a pixel
-    is shadowed when the field rises above the ray from it to the light. Rays run at most
-    `max_length` of the image's longer side."""
-    light = light.repeat_to(heights.shape[0])
-    batch, height, width = heights.shape
-    reach = max_length * max(height, width)
-    direction = light.direction.to(heights)
+def march_shadows(
+    occluder: Tensor,
+    receiver: Tensor,
+    light: Light,
+    reach: float,
+    steps: int = SHADOW_STEPS,
+    *,
+    sample: str = "bilinear",
+    tolerance: float = 0.0,
+    clip: bool = False,
+) -> Tensor:
+    """[B,H,W] bool: where the ray from the receiver [B,H,W] (heights in px) toward the light
+    passes under the occluder [B,H,W] (it rises more than `tolerance` above the ray) within
+    `reach` px, sampled at `steps` points. clip: points off the image block nothing (else
+    the outside counts as height 0). A light (nearly) from the viewer casts no visible shadow.
+    """
+    batch, height, width = occluder.shape
+    light = light.repeat_to(batch)
+    direction = light.direction.to(occluder)
     planar = direction[:, :2].norm(dim=1)
     rise = direction[:, 2] / planar.clamp_min(1e-6)  # height gained per pixel toward the light
     step_col = direction[:, 0] / planar.clamp_min(1e-6)
     step_row = -direction[:, 1] / planar.clamp_min(1e-6)
-    rows = torch.arange(height, device=heights.device, dtype=heights.dtype)
-    cols = torch.arange(width, device=heights.device, dtype=heights.dtype)
+    rows = torch.arange(height, device=occluder.device, dtype=occluder.dtype)
+    cols = torch.arange(width, device=occluder.device, dtype=occluder.dtype)
     grid_row, grid_col = torch.meshgrid(rows, cols, indexing="ij")
-    lit = torch.ones_like(heights)
-    field = heights[:, None]
-    for k in range(1, SHADOW_STEPS + 1):
-        distance = reach * k / SHADOW_STEPS
+    shadowed = torch.zeros_like(occluder, dtype=torch.bool)
+    field = occluder[:, None]
+    padding = "border" if clip else "zeros"
+    for k in range(1, steps + 1):
+        distance = reach * k / steps
         r = grid_row[None] + step_row[:, None, None] * distance
         c = grid_col[None] + step_col[:, None, None] * distance
         grid = torch.stack([c / max(width - 1, 1) * 2 - 1, r / max(height - 1, 1) * 2 - 1], -1)
-        sampled = F.grid_sample(field, grid, mode="bilinear", align_corners=True)[:, 0]
-        ray = heights + rise[:, None, None] * distance
-        lit = lit * (sampled <= ray + 0.5).to(heights.dtype)
-    # a light (nearly) from the viewer or with no planar part casts no visible shadow
+        above = F.grid_sample(field, grid, mode=sample, padding_mode=padding, align_corners=True)[
+            :, 0
+        ]
+        blocked = above > receiver + rise[:, None, None] * distance + tolerance
+        if clip:
+            blocked &= (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
+        shadowed |= blocked
     frontal = (planar < _MIN_SIN)[:, None, None]
-    return torch.where(frontal, torch.ones_like(lit), lit)
+    return shadowed & ~frontal
+
+
+def cast_shadows(heights: Tensor, light: Light, max_length: float = 0.5) -> Tensor:
+    """Visibility [B,H,W] (1 = lit) of a height field [B,H,W] (pixels) toward the light: a pixel
+    is shadowed when the field rises above the ray from it to the light (by half a pixel: its
+    own interpolated slope is not a shadow). Rays run at most `max_length` of the image's
+    longer side."""
+    reach = max_length * max(heights.shape[1:])
+    shadowed = march_shadows(heights, heights, light, reach, tolerance=0.5)
+    return (~shadowed).to(heights.dtype)
 
 
 def iclight_ramp(light: Light, height: int, width: int) -> Tensor:

@@ -30,6 +30,7 @@ from .light_estimate import luminance
 from .mask import grow_mask
 from .normals import heights_from_depth, inflate_heights, normals_from_heights
 from .prefill import push_pull_fill
+from .shading import march_shadows
 
 WORK_SIDE = 512  # shadows are worked at most this many px a side (shape, not detail)
 RAY_STEPS = 128
@@ -50,30 +51,13 @@ PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
 
 def shadow_rays(occluder: Tensor, receiver: Tensor, light: Light, reach: float) -> Tensor:
     """[B,H,W] 1 where the ray from the receiver toward the light passes under the occluder
-    (heights in px; NONE where nothing occludes), 0 elsewhere."""
-    batch, height, width = occluder.shape
-    light = light.repeat_to(batch)
-    direction = light.direction.to(occluder)
-    planar = direction[:, :2].norm(dim=1).clamp_min(1e-6)
-    rise = direction[:, 2] / planar
-    step_col, step_row = direction[:, 0] / planar, -direction[:, 1] / planar
-    rows = torch.arange(height, dtype=occluder.dtype, device=occluder.device)
-    cols = torch.arange(width, dtype=occluder.dtype, device=occluder.device)
-    grid_row, grid_col = torch.meshgrid(rows, cols, indexing="ij")
-    shadow = torch.zeros_like(occluder, dtype=torch.bool)
-    field = occluder[:, None]
-    for k in range(1, RAY_STEPS + 1):
-        distance = reach * k / RAY_STEPS
-        r = grid_row[None] + step_row[:, None, None] * distance
-        c = grid_col[None] + step_col[:, None, None] * distance
-        grid = torch.stack([c / max(width - 1, 1) * 2 - 1, r / max(height - 1, 1) * 2 - 1], -1)
-        above = F.grid_sample(
-            field, grid, mode="nearest", padding_mode="border", align_corners=True
-        )[:, 0]
-        inside = (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
-        shadow |= inside & (above > receiver + rise[:, None, None] * distance)
-    frontal = direction[:, :2].norm(dim=1) < 0.05  # a light from the viewer: no visible shadow
-    return (shadow & ~frontal[:, None, None]).to(occluder.dtype)
+    (heights in px; NONE where nothing occludes), 0 elsewhere: shading.march_shadows with
+    nearest samples (NONE must not blend into a subject's edge) and the image's edge blocking
+    nothing."""
+    shadowed = march_shadows(
+        occluder, receiver, light, reach, RAY_STEPS, sample="nearest", clip=True
+    )
+    return shadowed.to(occluder.dtype)
 
 
 def relief_heights(subject: Tensor, depth: Tensor | None, relief: float) -> tuple[Tensor, Tensor]:

@@ -4,6 +4,8 @@ prepare() brings image and mask to a size the model takes, encodes them with the
 the conditioning; sample() runs comfy.sample with the mask as the denoise mask (outside the mask
 the latent is reset to the original, noised to the current sigma, at every step); finish()
 decodes, resizes back and composites, so pixels outside the mask are bit-identical to the input.
+This is the whole-image path (Relight Conditioning's, and the tests'); RelightInpaintSampler
+runs prepare() and sample() per crop (sampling/crops.py), which stitches its own way.
 """
 
 from __future__ import annotations

@@ -89,3 +89,11 @@ def test_crop_map_cuts_a_map_of_another_size_in_proportion():
     part = crop_map(depth, Box(500, 200, 1000, 600), (1000, 1000))
     assert part.shape == (1, 5, 4, 3)
     assert float(part[0, 0, 0, 0]) == 52.0
+
+
+def test_bounding_box_covers_every_region_and_is_none_for_an_empty_mask():
+    from relight_inpaint.conditioning.crop_stitch import bounding_box
+
+    mask = mask_with(300, 400, (10, 20, 30, 40), (200, 300, 250, 390))
+    assert bounding_box(mask) == Box(10, 20, 250, 390)
+    assert bounding_box(torch.zeros(50, 50)) is None
