@@ -1,26 +1,106 @@
-"""Regenerate the UI workflows in workflows/ from their API twins in workflows/api/.
+"""Regenerate the UI workflows in workflows/ from their API twins in workflows/api/, and each
+one's template-browser thumbnail (`<name>.jpg`).
 
 Run from the repo root: .venv/bin/python -m host.build_workflows
-It starts the host once to read ComfyUI's live /object_info, so the widget order is ComfyUI's.
+It starts the host once to read ComfyUI's live /object_info (so the widget order is ComfyUI's)
+and to run the workflows that need no downloaded weights for their thumbnails.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
-from .comfy_server import object_info, start_server
-from .ui_workflow import api_to_ui
+import numpy as np
+from PIL import Image, ImageDraw
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+from .bootstrap import import_pack
+from .comfy_server import fetch_output_images, object_info, run_prompt, start_server, upload_image
+from .ui_workflow import TEMPLATES, api_to_ui, ui_file_name
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / "workflows"
+ASSETS = REPO / "assets"
+THUMBNAIL_SIDE = 512
 
 
 def build_all(info: dict) -> list[Path]:
     written = []
+    for stale in WORKFLOWS.glob("*.json"):
+        stale.unlink()
     for api_path in sorted((WORKFLOWS / "api").glob("*.json")):
-        ui = api_to_ui(json.loads(api_path.read_text()), info)
-        target = WORKFLOWS / api_path.name
+        template = TEMPLATES.get(api_path.stem)
+        ui = api_to_ui(json.loads(api_path.read_text()), info, template)
+        target = WORKFLOWS / ui_file_name(api_path.stem)
         target.write_text(json.dumps(ui, indent=1) + "\n")
+        written.append(target)
+    return written
+
+
+def photo_and_mask(workflow: dict) -> tuple[Image.Image, np.ndarray]:
+    """The bundled photo and its painted mask (1 - alpha) the workflow starts from."""
+    conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
+    photo = Image.open(ASSETS / workflow[conditioning["inputs"]["image"][0]]["inputs"]["image"])
+    return photo.convert("RGB"), 1 - np.asarray(photo.getchannel("A")) / 255.0
+
+
+def result_of(url: str, workflow: dict) -> Image.Image:
+    for node in workflow.values():
+        if node["class_type"] == "LoadImage":
+            upload_image(url, ASSETS / node["inputs"]["image"], node["inputs"]["image"])
+    saver = next(n for n in workflow.values() if n["class_type"] == "SaveImage")
+    saver["inputs"]["filename_prefix"] = "relight_thumbnails/result"
+    [png] = fetch_output_images(url, run_prompt(url, workflow, timeout=600))
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def outlined(photo: Image.Image, mask: np.ndarray) -> Image.Image:
+    edge = (mask > 0.5) ^ np.roll(mask > 0.5, 2, 0) | (mask > 0.5) ^ np.roll(mask > 0.5, 2, 1)
+    pixels = np.asarray(photo).copy()
+    pixels[edge] = [255, 210, 60]
+    return Image.fromarray(pixels)
+
+
+def thumbnail(before: Image.Image, after: Image.Image, caption: str) -> Image.Image:
+    """Before (mask outlined) above after, on a square card."""
+    card = Image.new("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE), (24, 24, 28))
+    half = THUMBNAIL_SIDE // 2 - 12
+    for row, image in enumerate((before, after)):
+        fitted = image.copy()
+        fitted.thumbnail((THUMBNAIL_SIDE - 16, half))
+        card.paste(fitted, ((THUMBNAIL_SIDE - fitted.width) // 2, 8 + row * (half + 8)))
+    ImageDraw.Draw(card).text((10, THUMBNAIL_SIDE - 18), caption, fill=(220, 220, 220))
+    return card
+
+
+def sphere_card(light_node: dict) -> Image.Image:
+    """The light the workflow asks for, as the pack's light preview draws it."""
+    import importlib
+
+    import_pack()  # conditioning/ is plain torch: no host needed
+    lights = importlib.import_module("relight_inpaint.conditioning.light")
+    light_preview = importlib.import_module("relight_inpaint.conditioning.shading").light_preview
+    direction_from_angles, make_light = lights.direction_from_angles, lights.make_light
+
+    inputs = light_node["inputs"]
+    light = make_light(direction_from_angles(inputs["azimuth"], inputs["elevation"]))
+    pixels = (light_preview(light, 256)[0].clamp(0, 1).numpy() * 255).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+def build_thumbnails(url: str) -> list[Path]:
+    written = []
+    for name, template in TEMPLATES.items():
+        workflow = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+        photo, mask = photo_and_mask(workflow)
+        if name == "iclight_fc_sd15":  # its weights are the user's: show the request
+            light = next(n for n in workflow.values() if n["class_type"] == "LightDirectionEncode")
+            card = thumbnail(outlined(photo, mask), sphere_card(light), "IC-Light fc + SD1.5")
+        else:
+            card = thumbnail(outlined(photo, mask), result_of(url, workflow), "before / after")
+        target = WORKFLOWS / f"{template.title}.jpg"
+        card.save(target, quality=88)
         written.append(target)
     return written
 
@@ -28,7 +108,8 @@ def build_all(info: dict) -> list[Path]:
 def main() -> None:
     with start_server() as server:
         info = object_info(server.url)
-    for path in build_all(info):
+        written = build_all(info) + build_thumbnails(server.url)
+    for path in written:
         print(f"wrote {path}")
 
 

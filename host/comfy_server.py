@@ -234,10 +234,10 @@ def object_info(url: str) -> dict:
     return response.json()
 
 
-def upload_image(url: str, path: Path | str, name: str | None = None) -> str:
+def upload_image(url: str, path: Path | str, name: str | None = None, subfolder: str = "") -> str:
     """Upload a file to ComfyUI's input folder; returns the name to give LoadImage."""
     path = Path(path)
-    return upload_image_bytes(url, path.read_bytes(), name or path.name)
+    return upload_image_bytes(url, path.read_bytes(), name or path.name, subfolder)
 
 
 def upload_image_bytes(url: str, data: bytes, name: str, subfolder: str = "") -> str:

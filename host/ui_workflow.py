@@ -7,9 +7,98 @@ order and socket types are ComfyUI's own: `python -m host.cli workflows`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 COLUMN_WIDTH = 380
-ROW_GAP = 40
+NODE_WIDTH = 340
+ROW_GAP = 50
+TITLE_HEIGHT = 30
+ROW_HEIGHT = 24  # a socket or widget row, as the frontend draws them
+# Room for what a node shows below its widgets: LoadImage's photo, a preview's image, the light
+# widget's sphere, Select by Clicks' canvas.
+EXTRA_HEIGHT = {
+    "LoadImage": 300,
+    "PreviewImage": 240,
+    "SaveImage": 300,
+    "LightDirectionEncode": 240,
+    "SelectByClicks": 300,
+}
+PREVIEW_TYPES = {"PreviewImage", "SaveImage"}  # placed under the node they show
+NOTE_CHARS_PER_LINE = 48
+NOTE_LINE_HEIGHT = 20
+
+
+@dataclass(frozen=True)
+class Template:
+    """How an API workflow appears in the template browser. ComfyUI's frontend of this host
+    takes a custom template's title and description from its file name, so the name is the
+    title; `notes` are Note nodes put above the node whose id they name."""
+
+    api_name: str
+    title: str
+    notes: tuple[tuple[str, str], ...] = ()
+
+
+MASK_NOTE = (
+    "Paint the region to change: right-click the photo > Open in MaskEditor, paint, Save. "
+    "Or click the object in Select by Clicks (right-click: not the object) and Queue."
+)
+LIGHT_NOTE = (
+    "Drag the dot on the sphere to move the light (the dark ring: behind the subject). "
+    "The swatch sets its colour."
+)
+DEFAULT_MODEL_NOTE = (
+    "The pack's own model predicts in one step: steps, cfg, sampler and scheduler change "
+    "nothing for it (they matter for IC-Light). Queue, and watch the previews."
+)
+TEMPLATES = {
+    "relight_inpaint_photo": Template(
+        "relight_inpaint_photo",
+        "1 Relight a region",
+        (("1", MASK_NOTE), ("4", LIGHT_NOTE), ("6", DEFAULT_MODEL_NOTE)),
+    ),
+    "iclight_fc_sd15": Template(
+        "iclight_fc_sd15",
+        "2 Relight with IC-Light",
+        (
+            ("5", MASK_NOTE),
+            ("8", LIGHT_NOTE),
+            (
+                "2",
+                "Needs iclight_sd15_fc.safetensors in models/diffusion_models and an SD1.5 "
+                "checkpoint in models/checkpoints (the missing-models dialog links both).",
+            ),
+        ),
+    ),
+    "relight_paste_scene_light": Template(
+        "relight_paste_scene_light",
+        "3 Paste, lit like the scene",
+        (
+            (
+                "1",
+                "The photo already holds the pasted object; its mask covers the object. "
+                "Estimate Light finds the scene's light outside the mask from the depth map.",
+            ),
+        ),
+    ),
+}
+# Where the frontend's missing-models dialog sends a user for weights the pack cannot ship.
+MODEL_SOURCES = {
+    "iclight_sd15_fc.safetensors": (
+        "diffusion_models",
+        "https://huggingface.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fc.safetensors",
+    ),
+    "v1-5-pruned-emaonly.safetensors": (
+        "checkpoints",
+        "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
+        "v1-5-pruned-emaonly.safetensors",
+    ),
+}
+
+
+def ui_file_name(api_name: str) -> str:
+    return f"{TEMPLATES[api_name].title}.json" if api_name in TEMPLATES else f"{api_name}.json"
 
 
 def input_spec(info: dict, name: str) -> tuple[object, dict]:
@@ -67,11 +156,86 @@ def is_link(value: object) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
 
 
-def api_to_ui(api: dict, object_info: dict) -> dict:
+def node_height(class_type: str, sockets: int, widgets: int) -> int:
+    return TITLE_HEIGHT + ROW_HEIGHT * (sockets + widgets) + EXTRA_HEIGHT.get(class_type, 0)
+
+
+def note_node(node_id: int, text: str, pos: list[int]) -> dict:
+    lines = sum(1 + len(part) // NOTE_CHARS_PER_LINE for part in text.split("\n"))
+    return {
+        "id": node_id,
+        "type": "Note",
+        "title": "How to use",
+        "pos": pos,
+        "size": [NODE_WIDTH, 40 + NOTE_LINE_HEIGHT * lines],
+        "flags": {},
+        "order": 0,
+        "mode": 0,
+        "inputs": [],
+        "outputs": [],
+        "properties": {},
+        "widgets_values": [text],
+        "color": "#432",
+        "bgcolor": "#653",
+    }
+
+
+def model_metadata(values: list) -> list[dict]:
+    """ComfyUI's `properties.models`: what the frontend checks for on load."""
+    return [
+        {"name": value, "url": MODEL_SOURCES[value][1], "directory": MODEL_SOURCES[value][0]}
+        for value in values
+        if isinstance(value, str) and value in MODEL_SOURCES
+    ]
+
+
+def columns(api: dict) -> dict[str, int]:
+    """Each node's column: as late as its consumers allow (a loader sits just before the node
+    that uses it, not at the far left), and a preview under the node it shows."""
+    depths = node_depths(api)
+    consumers: dict[str, list[str]] = {node_id: [] for node_id in api}
+    for node_id, node in api.items():
+        for value in node["inputs"].values():
+            if is_link(value):
+                consumers[value[0]].append(node_id)
+    column: dict[str, int] = {}
+    for node_id in sorted(api, key=lambda n: -depths[n]):
+        if api[node_id]["class_type"] in PREVIEW_TYPES:
+            continue
+        users = [c for c in consumers[node_id] if api[c]["class_type"] not in PREVIEW_TYPES]
+        column[node_id] = min(column[c] for c in users) - 1 if users else depths[node_id]
+    for node_id, node in api.items():
+        if node["class_type"] in PREVIEW_TYPES:
+            source = next(v[0] for v in node["inputs"].values() if is_link(v))
+            column[node_id] = column[source]
+    return column
+
+
+def stacking_order(api: dict) -> list[str]:
+    """API order, each preview right under the node it shows."""
+    order = []
+    for node_id, node in api.items():
+        if node["class_type"] in PREVIEW_TYPES:
+            continue
+        order.append(node_id)
+        order += [
+            p
+            for p, other in api.items()
+            if other["class_type"] in PREVIEW_TYPES
+            and any(is_link(v) and v[0] == node_id for v in other["inputs"].values())
+        ]
+    return order
+
+
+def api_to_ui(api: dict, object_info: dict, template: Template | None = None) -> dict:
+    """The UI workflow: nodes in columns by their place in the graph, stacked with room for
+    what they display (so none overlaps), notes above the node they explain, no saved view
+    (the frontend fits the graph to the window on open)."""
     ids = {node_id: index + 1 for index, node_id in enumerate(api)}
     depths = node_depths(api)
-    rows: dict[int, int] = {}
-    nodes, links = [], []
+    notes = dict(template.notes) if template else {}
+    nodes: dict[str, dict] = {}
+    links: list[list] = []
     outputs: dict[tuple[int, int], list[int]] = {}
     for node_id, node in api.items():
         info = object_info[node["class_type"]]
@@ -88,48 +252,67 @@ def api_to_ui(api: dict, object_info: dict) -> dict:
             links.append([link_id, source, value[1], ids[node_id], len(inputs), socket_type(kind)])
             outputs.setdefault((source, value[1]), []).append(link_id)
             inputs.append({"name": name, "type": socket_type(kind), "link": link_id})
-        column = depths[node_id]
-        row = rows.get(column, 0)
-        height = 80 + 26 * (len(inputs) + len(widget_values(node, info)))
-        rows[column] = row + height + ROW_GAP
-        nodes.append(
-            {
-                "id": ids[node_id],
-                "type": node["class_type"],
-                "title": node.get("_meta", {}).get("title", node["class_type"]),
-                "pos": [40 + column * COLUMN_WIDTH, 40 + row],
-                "size": [COLUMN_WIDTH - 40, height],
-                "flags": {},
-                "order": 0,
-                "mode": 0,
-                "inputs": inputs,
-                "outputs": [],
-                "properties": {"Node name for S&R": node["class_type"]},
-                "widgets_values": widget_values(node, info),
-            }
-        )
-    for ui_node, node in zip(nodes, api.values(), strict=True):
+        values = widget_values(node, info)
+        sockets = max(len(inputs), len(info["output"]))
+        properties: dict = {"Node name for S&R": node["class_type"]}
+        if model_metadata(values):
+            properties["models"] = model_metadata(values)
+        nodes[node_id] = {
+            "id": ids[node_id],
+            "type": node["class_type"],
+            "title": node.get("_meta", {}).get("title", node["class_type"]),
+            "pos": [0, 0],
+            "size": [NODE_WIDTH, node_height(node["class_type"], sockets, len(values))],
+            "flags": {},
+            "order": 0,
+            "mode": 0,
+            "inputs": inputs,
+            "outputs": [],
+            "properties": properties,
+            "widgets_values": values,
+        }
+    for node_id, node in api.items():
         info = object_info[node["class_type"]]
         names = info.get("output_name") or info["output"]
-        ui_node["outputs"] = [
+        nodes[node_id]["outputs"] = [
             {
                 "name": names[slot],
                 "type": kind,
-                "links": outputs.get((ui_node["id"], slot), []),
+                "links": outputs.get((ids[node_id], slot), []),
                 "slot_index": slot,
             }
             for slot, kind in enumerate(info["output"])
         ]
-    order = sorted(nodes, key=lambda n: depths[list(api)[n["id"] - 1]])
-    for position, ui_node in enumerate(order):
-        ui_node["order"] = position
+    note_nodes = place(api, nodes, notes)
+    for position, node_id in enumerate(sorted(api, key=lambda n: depths[n])):
+        nodes[node_id]["order"] = position
+    for position, note in enumerate(note_nodes, start=len(nodes)):
+        note["order"] = position
+    all_nodes = list(nodes.values()) + note_nodes
     return {
-        "last_node_id": len(nodes),
+        "last_node_id": len(all_nodes),
         "last_link_id": len(links),
-        "nodes": nodes,
+        "nodes": all_nodes,
         "links": links,
         "groups": [],
         "config": {},
-        "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
+        "extra": {},
         "version": 0.4,
     }
+
+
+def place(api: dict, nodes: dict[str, dict], notes: dict[str, str]) -> list[dict]:
+    """Set every node's position; returns the Note nodes made for `notes`."""
+    column = columns(api)
+    bottoms: dict[int, int] = {}
+    note_nodes = []
+    for node_id in stacking_order(api):
+        x = 40 + column[node_id] * COLUMN_WIDTH
+        top = bottoms.get(column[node_id], 40)
+        if node_id in notes:
+            note = note_node(len(api) + len(note_nodes) + 1, notes[node_id], [x, top])
+            note_nodes.append(note)
+            top += note["size"][1] + ROW_GAP
+        nodes[node_id]["pos"] = [x, top]
+        bottoms[column[node_id]] = top + nodes[node_id]["size"][1] + ROW_GAP
+    return note_nodes

@@ -249,10 +249,26 @@ def _set_light(light_inputs: dict, light: Light) -> None:
 
 
 def set_input_images(workflow: dict, image_name: str, mask_name: str) -> dict:
-    """A copy of the workflow that loads these uploaded files."""
+    """A copy of the workflow that loads these uploaded files.
+
+    The shipped workflows take the mask from the photo's LoadImage (its MASK output, what the
+    MaskEditor paints); the command line's separate mask file gets its own LoadImageMask.
+    """
     filled = copy.deepcopy(workflow)
-    node_inputs(filled, "LoadImage")["image"] = image_name
-    node_inputs(filled, "LoadImageMask")["image"] = mask_name
+    _, conditioning = find_node(filled, "MaskConditioning")
+    photo_id = conditioning["inputs"]["image"][0]
+    filled[photo_id]["inputs"]["image"] = image_name
+    mask_source = conditioning["inputs"]["mask"][0]
+    if filled[mask_source]["class_type"] == "LoadImageMask":
+        filled[mask_source]["inputs"]["image"] = mask_name
+        return filled
+    mask_id = _next_id(filled)
+    filled[mask_id] = {
+        "class_type": "LoadImageMask",
+        "_meta": {"title": "Mask (white = repaint)"},
+        "inputs": {"image": mask_name, "channel": "red"},
+    }
+    conditioning["inputs"]["mask"] = [mask_id, 0]
     return filled
 
 
@@ -271,7 +287,7 @@ def set_input_maps(workflow: dict, maps: dict[str, str], estimate_light: bool = 
         )
     filled = copy.deepcopy(workflow)
     sampler_id, sampler = find_node(filled, "RelightInpaintSampler")
-    photo_id, _ = find_node(filled, "LoadImage")  # before the maps add LoadImage nodes
+    photo_id = node_inputs(filled, "MaskConditioning")["image"][0]
     loaded = {}
     for key, name in maps.items():
         node_id = _next_id(filled)

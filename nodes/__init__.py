@@ -11,6 +11,7 @@ from .load_relight_unet import LoadRelightUNet
 from .mask_conditioning import MaskConditioning
 from .relight_conditioning import RelightConditioning
 from .relight_inpaint_sampler import RelightInpaintSampler
+from .select_by_clicks import SelectByClicks
 from .shadow_mask import ShadowMask
 
 NODES: list[type[io.ComfyNode]] = [
@@ -22,6 +23,7 @@ NODES: list[type[io.ComfyNode]] = [
     EstimateNormals,
     EstimateLight,
     ShadowMask,
+    SelectByClicks,
 ]
 
 

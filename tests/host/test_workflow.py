@@ -115,6 +115,17 @@ def test_build_prompt_sets_the_uploaded_files(workflow: dict) -> None:
     assert node_inputs(prompt, "RelightInpaintSampler")["steps"] == 2
 
 
+def test_a_separate_mask_file_replaces_the_painted_mask(workflow: dict) -> None:
+    """The shipped workflow takes the mask LoadImage carries (the MaskEditor's) through Select
+    by Clicks; the command line's mask file is wired straight into Mask Conditioning."""
+    conditioning = node_inputs(workflow, "MaskConditioning")
+    assert workflow[conditioning["mask"][0]]["class_type"] == "SelectByClicks"
+    prompt = build_prompt({}, "photo.png", "mask.png", workflow)
+    mask_id, _ = find_node(prompt, "LoadImageMask")
+    assert node_inputs(prompt, "MaskConditioning")["mask"] == [mask_id, 0]
+    assert "LoadImageMask" not in {n["class_type"] for n in workflow.values()}  # not changed
+
+
 # --- validation -----------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from relight_inpaint.host.comfy_server import Server, start_server
 
 PHOTO_SIZE = (64, 64)
+TEST_UPLOADS = "relight_tests"  # the input subfolder the tests upload into
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,9 +32,11 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def remove_test_files(base_dir: Path) -> None:
-    """The tests' uploads and outputs, named relight_tests*, in the host's folders."""
+    """The tests' uploads and outputs: relight_tests/ in the host's input and output folders
+    (LoadImage lists only the input folder's top level, so they never show there)."""
     shutil.rmtree(base_dir / "output" / "relight_tests", ignore_errors=True)
-    for upload in (base_dir / "input").glob("relight_tests_*"):
+    shutil.rmtree(base_dir / "input" / TEST_UPLOADS, ignore_errors=True)
+    for upload in (base_dir / "input").glob("relight_tests_*"):  # older runs' uploads
         upload.unlink(missing_ok=True)
 
 

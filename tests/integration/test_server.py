@@ -34,6 +34,8 @@ from relight_inpaint.host.comfy_server import (
 )
 from relight_inpaint.host.workflow import build_prompt, load_workflow, node_inputs
 
+TEST_UPLOADS = "relight_tests"  # input subfolder (conftest removes it): not in LoadImage's list
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PACK_NODES = (
@@ -53,8 +55,8 @@ needs_pack_nodes = pytest.mark.needs_pack_nodes
 
 def relight_prompt(url: str, photo: Path, mask: Path, **options: object) -> dict:
     """The photo workflow on uploaded test files; mask used as is (grow 0, feather 0)."""
-    image_name = upload_image(url, photo, "relight_tests_photo.png")
-    mask_name = upload_image(url, mask, "relight_tests_mask.png")
+    image_name = upload_image(url, photo, "photo.png", TEST_UPLOADS)
+    mask_name = upload_image(url, mask, "mask.png", TEST_UPLOADS)
     prompt = build_prompt({"grow": 0, "feather": 0, "steps": 2, **options}, image_name, mask_name)
     node_inputs(prompt, "SaveImage")["filename_prefix"] = TEST_OUTPUT_PREFIX
     return prompt
@@ -148,15 +150,18 @@ def test_object_info_lists_stock_nodes(server_url: str) -> None:
 
 
 def test_upload_then_view_returns_the_same_file(server_url: str, photo_path: Path) -> None:
-    name = upload_image(server_url, photo_path, "relight_tests_upload.png")
+    name = upload_image(server_url, photo_path, "upload.png", TEST_UPLOADS)
+    subfolder, filename = name.split("/")
     response = requests.get(
-        f"{server_url}/view", params={"filename": name, "type": "input"}, timeout=10
+        f"{server_url}/view",
+        params={"filename": filename, "subfolder": subfolder, "type": "input"},
+        timeout=10,
     )
     assert response.content == photo_path.read_bytes()
 
 
 def test_stock_graph_round_trip_keeps_the_pixels(server_url: str, photo_path: Path) -> None:
-    name = upload_image(server_url, photo_path, "relight_tests_stock.png")
+    name = upload_image(server_url, photo_path, "stock.png", TEST_UPLOADS)
     entry = run_prompt(server_url, stock_prompt(name), timeout=120)
     [output] = fetch_output_images(server_url, entry)
     np.testing.assert_array_equal(decode_png(output), decode_png(photo_path.read_bytes()))
@@ -185,7 +190,7 @@ def test_interrupt_stops_a_running_stock_prompt(server_url: str, photo_path: Pat
         wait_for_prompt(server_url, prompt_id, client_id, timeout=120)
     assert time.monotonic() - interrupted_at < INTERRUPT_DEADLINE_S * 2
 
-    name = upload_image(server_url, photo_path, "relight_tests_after_interrupt.png")
+    name = upload_image(server_url, photo_path, "after_interrupt.png", TEST_UPLOADS)
     assert fetch_output_images(server_url, run_prompt(server_url, stock_prompt(name), timeout=60))
 
 
@@ -308,3 +313,10 @@ def test_a_missing_model_is_a_prompt_error_when_queued(
     with pytest.raises(PromptError, match="model_name") as raised:
         queue_prompt(server_url, prompt)
     assert "no_such_model.safetensors" in str(raised.value)
+
+
+def test_test_uploads_stay_out_of_load_images_list(server_url: str, photo_path: Path) -> None:
+    name = upload_image(server_url, photo_path, "listed.png", TEST_UPLOADS)
+    assert name == f"{TEST_UPLOADS}/listed.png"
+    choices = object_info(server_url)["LoadImage"]["input"]["required"]["image"][0]
+    assert not [c for c in choices if "listed" in c or c.startswith("relight_tests")]

@@ -20,7 +20,7 @@ from relight_inpaint.host.comfy_server import (
     run_prompt,
     upload_image,
 )
-from relight_inpaint.host.ui_workflow import api_to_ui
+from relight_inpaint.host.ui_workflow import TEMPLATES, api_to_ui, ui_file_name
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "workflows"
@@ -82,13 +82,30 @@ def saved_image(server_url: str, entry: dict, node_id: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
+def bundled_photo_and_mask(workflow: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The photo (uint8 RGB) and mask (0..1) Mask Conditioning reads: a LoadImageMask file, or
+    the photo's own alpha as LoadImage's MASK (1 - alpha, what the MaskEditor paints)."""
+    conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
+    photo_node = workflow[conditioning["inputs"]["image"][0]]
+    mask_link = conditioning["inputs"]["mask"]
+    mask_node = workflow[mask_link[0]]
+    if mask_node["class_type"] == "SelectByClicks":  # no clicks: the painted mask as it is
+        assert mask_node["inputs"]["points"] == "" and mask_node["inputs"]["painted"] == "add"
+        mask_link = mask_node["inputs"]["mask"]
+        mask_node = workflow[mask_link[0]]
+    photo_file = Image.open(ASSETS / photo_node["inputs"]["image"])
+    photo = np.asarray(photo_file.convert("RGB"))
+    if mask_node["class_type"] == "LoadImageMask":
+        mask_file = Image.open(ASSETS / mask_node["inputs"]["image"]).convert("RGB")
+        return photo, np.asarray(mask_file.getchannel("R")) / 255.0
+    assert mask_node is photo_node and mask_link[1] == 1
+    return photo, 1.0 - np.asarray(photo_file.getchannel("A")) / 255.0
+
+
 def assert_only_the_mask_changed(result: np.ndarray, workflow: dict) -> None:
-    photo_file = next(n for n in workflow.values() if n["class_type"] == "LoadImage")
-    mask_file = next(n for n in workflow.values() if n["class_type"] == "LoadImageMask")
-    photo = np.asarray(Image.open(ASSETS / photo_file["inputs"]["image"]).convert("RGB"))
+    photo, mask = bundled_photo_and_mask(workflow)
     assert result.shape == photo.shape
     conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
-    mask = np.asarray(Image.open(ASSETS / mask_file["inputs"]["image"]).convert("L")) / 255.0
     final = (
         prepare_masked_image(
             torch.from_numpy(photo / 255.0)[None].float(),
@@ -144,15 +161,16 @@ def test_api_workflow_nodes_and_inputs_match_object_info(info: dict, name: str):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name: str):
-    committed = json.loads((WORKFLOWS / f"{name}.json").read_text())
-    assert committed == api_to_ui(api_workflow(name), info), (
+    committed = json.loads((WORKFLOWS / ui_file_name(name)).read_text())
+    assert committed == api_to_ui(api_workflow(name), info, TEMPLATES[name]), (
         "workflows/ is stale: run .venv/bin/python -m host.build_workflows"
     )
 
 
 def test_template_browser_lists_each_workflow_once(server_url: str):
     templates = requests.get(f"{server_url}/api/workflow_templates", timeout=10).json()
-    assert sorted(templates["relight_inpaint"]) == NAMES
+    titles = sorted(TEMPLATES[name].title for name in NAMES)
+    assert sorted(templates["relight_inpaint"]) == titles
 
 
 @pytest.mark.parametrize(
@@ -164,6 +182,8 @@ def test_template_browser_lists_each_workflow_once(server_url: str):
         "RelightInpaintSampler",
         "EstimateNormals",
         "EstimateLight",
+        "ShadowMask",
+        "SelectByClicks",
     ],
 )
 def test_node_help_pages_are_served(server_url: str, node: str):

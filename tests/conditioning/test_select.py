@@ -1,0 +1,100 @@
+"""Click selection (GrabCut): clicks, boxes and rough masks become masks on the object's edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from relight_inpaint.conditioning.select import Clicks, SelectionError, parse_clicks, select
+
+
+def scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A noisy blue-grey background with an orange disk and a second orange square apart."""
+    rng = np.random.default_rng(seed)
+    height, width = 120, 160
+    yy, xx = np.mgrid[:height, :width]
+    image = np.empty((height, width, 3))
+    image[:] = [0.25, 0.3, 0.45]
+    image += rng.normal(0, 0.04, image.shape)
+    disk = (yy - 60) ** 2 + (xx - 50) ** 2 < 30**2
+    square = (yy > 40) & (yy < 80) & (xx > 110) & (xx < 150)
+    image[disk | square] = [0.85, 0.5, 0.2]
+    image[disk | square] += rng.normal(0, 0.04, (int((disk | square).sum()), 3))
+    return image.clip(0, 1), disk, square
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_one_inside_click_selects_the_clicked_object_only():
+    image, disk, square = scene()
+    selected = select(image, Clicks([(50.0, 60.0, True)])) > 0.5
+    assert iou(selected, disk) > 0.9
+    assert not (selected & square).any()  # same colour, not connected to the click
+
+
+def test_a_later_click_adds_the_other_object_and_an_outside_click_stays_out():
+    image, disk, square = scene()
+    both = select(image, Clicks([(50.0, 60.0, True), (130.0, 60.0, True)])) > 0.5
+    assert iou(both, disk | square) > 0.9
+    cut = select(image, Clicks([(50.0, 60.0, True), (130.0, 60.0, True), (130.0, 60.0, False)]))
+    assert cut[60, 130] == 0 and cut[60, 50] == 1
+
+
+def test_a_box_alone_selects_the_object_inside_it():
+    image, disk, _ = scene()
+    selected = select(image, Clicks(box=(15.0, 25.0, 88.0, 96.0))) > 0.5
+    assert iou(selected, disk) > 0.9
+
+
+def test_a_rough_mask_is_snapped_to_the_edges():
+    image, disk, _ = scene()
+    rough = np.zeros(disk.shape)
+    rough[20:100, 12:92] = 1.0  # a loose rectangle around the disk
+    selected = select(image, Clicks(), rough) > 0.5
+    assert iou(selected, disk) > 0.9 and iou(rough > 0.5, disk) < 0.8
+
+
+def test_clicks_made_on_a_smaller_preview_are_scaled_to_the_image():
+    image, disk, _ = scene()
+    clicks = parse_clicks('{"points": [[25, 30, 1]], "size": [80, 60]}')
+    assert iou(select(image, clicks) > 0.5, disk) > 0.9
+
+
+def test_no_clicks_select_nothing():
+    image, _, _ = scene()
+    assert select(image, Clicks()).sum() == 0
+
+
+def test_large_images_are_worked_smaller_and_scaled_back():
+    image, disk, _ = scene()
+    big = np.kron(image, np.ones((8, 8, 1)))  # 960 x 1280
+    selected = select(big, Clicks([(400.0, 480.0, True)])) > 0.5
+    assert selected.shape == big.shape[:2]
+    assert iou(selected, np.kron(disk, np.ones((8, 8))).astype(bool)) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("{", "points", "not valid JSON"),
+        ('{"points": [[1, 2]]}', "points", "expected [x, y, 1 or 0]"),
+        ('{"points": [[1, 2, 3]]}', "points", "expected [x, y, 1 or 0]"),
+        ('{"inside": [[1, "a"]]}', "inside", "expected [x, y] numbers"),
+        ('{"points": [[NaN, 2, 1]]}', "points", "expected [x, y, 1 or 0]"),
+        ('{"box": [1, 2, 3]}', "box", "expected [x0, y0, x1, y1]"),
+        ('{"size": [0, 10]}', "size", "expected [width, height] > 0"),
+        ('{"where": 1}', "points", "unknown key 'where'"),
+        ("3", "points", "expected an object"),
+    ],
+)
+def test_bad_click_text_names_the_field(text: str, field: str, words: str):
+    with pytest.raises(SelectionError) as error:
+        parse_clicks(text)
+    assert error.value.field == field and words in str(error.value)
+
+
+def test_other_point_editors_lists_are_inside_clicks():
+    clicks = parse_clicks('[{"x": 5, "y": 6}, [7, 8]]')
+    assert clicks.inside == [(5.0, 6.0), (7.0, 8.0)] and clicks.outside == []

@@ -1,0 +1,513 @@
+// Relight Inpaint's page widgets: a light you drag on a shaded sphere (Light Direction Encode)
+// and clicks on the image that become a mask (Select by Clicks). Both only set the nodes' own
+// widget values, so a workflow saved with them runs the same from the API queue.
+import { app } from "../../../scripts/app.js";
+import { api } from "../../../scripts/api.js";
+
+const SPHERE_HEIGHT = 236;
+const SELECT_HEIGHT = 300;
+const DIRECTION_WIDGETS = {
+  angles: ["azimuth", "elevation"],
+  vector: ["x", "y", "z"],
+};
+const DEG = 180 / Math.PI;
+
+function widget(node, name) {
+  return node.widgets?.find((w) => w.name === name);
+}
+
+function setWidget(node, name, value) {
+  const w = widget(node, name);
+  if (!w || w.value === value) return;
+  w.value = value;
+  w.callback?.(value, app.canvas, node);
+}
+
+function round(value, digits) {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+// --- the light ----------------------------------------------------------------------------
+
+function parseColor(text) {
+  const value = String(text ?? "").trim();
+  let match = /^#?([0-9a-f]{6})$/i.exec(value);
+  if (match) return [0, 2, 4].map((i) => parseInt(match[1].slice(i, i + 2), 16) / 255);
+  match = /^#?([0-9a-f]{3})$/i.exec(value);
+  if (match) return [...match[1]].map((c) => parseInt(c + c, 16) / 255);
+  const parts = value.split(",").map(Number);
+  if (parts.length === 3 && parts.every((p) => p >= 0 && p <= 255)) return parts.map((p) => p / 255);
+  return [1, 1, 1];
+}
+
+function toHex(rgb) {
+  return "#" + rgb.map((c) => Math.round(c * 255).toString(16).padStart(2, "0")).join("");
+}
+
+const PRESETS = { left: [-1, 0, 0], right: [1, 0, 0], top: [0, 1, 0], bottom: [0, -1, 0], front: [0, 0, 1] };
+
+// The light's direction (toward the light; x right, y up, z toward the viewer), as the node
+// computes it from its widgets.
+function lightDirection(node) {
+  const from = widget(node, "direction_from")?.value;
+  let d;
+  if (from === "vector") d = ["x", "y", "z"].map((n) => Number(widget(node, n)?.value ?? 0));
+  else if (PRESETS[from]) d = PRESETS[from];
+  else {
+    const az = Number(widget(node, "azimuth")?.value ?? 0) / DEG;
+    const el = Number(widget(node, "elevation")?.value ?? 0) / DEG;
+    d = [Math.cos(el) * Math.cos(az), Math.cos(el) * Math.sin(az), Math.sin(el)];
+  }
+  const length = Math.hypot(...d) || 1;
+  return d.map((c) => c / length);
+}
+
+// Inside the sphere's disk is the front hemisphere; the ring around it is behind the subject
+// (its outer edge straight behind), so every direction can be reached by dragging.
+function directionAt(u, v) {
+  const rho = Math.hypot(u, v);
+  if (rho <= 1) return [u, v, Math.sqrt(Math.max(0, 1 - rho * rho))];
+  const inPlane = Math.max(0, 2 - Math.min(rho, 2));
+  const ux = rho > 0 ? u / rho : 1;
+  const uy = rho > 0 ? v / rho : 0;
+  return [ux * inPlane, uy * inPlane, -Math.sqrt(Math.max(0, 1 - inPlane * inPlane))];
+}
+
+function positionOf(d) {
+  const planar = Math.hypot(d[0], d[1]);
+  if (d[2] >= 0) return [d[0], d[1]];
+  const rho = 2 - planar;
+  return planar > 1e-6 ? [(d[0] / planar) * rho, (d[1] / planar) * rho] : [2, 0];
+}
+
+function describe(d) {
+  const az = Math.atan2(d[1], d[0]) * DEG;
+  const el = Math.asin(Math.max(-1, Math.min(1, d[2]))) * DEG;
+  const side = [];
+  if (d[1] > 0.38) side.push("above");
+  if (d[1] < -0.38) side.push("below");
+  if (d[0] > 0.38) side.push("right");
+  if (d[0] < -0.38) side.push("left");
+  const where = d[2] < -0.2 ? "behind" : d[2] > 0.9 ? "front" : "";
+  return `azimuth ${round(az, 1)}°  elevation ${round(el, 1)}°  ${[...side, where].filter(Boolean).join(" ")}`;
+}
+
+function drawSphere(canvas, node) {
+  const ctx = canvas.getContext("2d");
+  const { width, height } = canvas;
+  const radius = Math.min(width, height) / 4 - 2;
+  const cx = width / 2;
+  const cy = height / 2;
+  const d = lightDirection(node);
+  const color = parseColor(widget(node, "color")?.value);
+  const intensity = Number(widget(node, "intensity")?.value ?? 1);
+  const ambient = Number(widget(node, "ambient")?.value ?? 0.15);
+  const image = ctx.createImageData(width, height);
+  for (let py = 0; py < height; py++) {
+    for (let px = 0; px < width; px++) {
+      const u = (px - cx) / radius;
+      const v = (cy - py) / radius;
+      const rho = Math.hypot(u, v);
+      const at = 4 * (py * width + px);
+      if (rho <= 1) {
+        const n = [u, v, Math.sqrt(1 - rho * rho)];
+        const lambert = Math.max(0, n[0] * d[0] + n[1] * d[1] + n[2] * d[2]);
+        const shade = Math.min(1, ambient + intensity * lambert);
+        for (let c = 0; c < 3; c++) image.data[at + c] = 255 * Math.pow(shade * color[c], 1 / 2.2);
+        image.data[at + 3] = 255;
+      } else if (rho <= 2) {
+        image.data.set([40, 40, 52, 255], at); // behind the subject
+      }
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  ctx.strokeStyle = "#777";
+  ctx.beginPath();
+  ctx.arc(cx, cy, radius * 2, 0, 2 * Math.PI);
+  ctx.stroke();
+  ctx.fillStyle = "#999";
+  ctx.font = "11px sans-serif";
+  ctx.fillText("behind", cx - 18, cy - radius * 2 + 14);
+  const [mx, my] = positionOf(d);
+  ctx.beginPath();
+  ctx.arc(cx + mx * radius, cy - my * radius, 7, 0, 2 * Math.PI);
+  ctx.fillStyle = d[2] >= 0 ? "#ffd24a" : "#4aa8ff";
+  ctx.fill();
+  ctx.strokeStyle = "#000";
+  ctx.stroke();
+}
+
+// Hidden widgets keep their value (it is still sent) but take no room on the node.
+function setHidden(w, hidden) {
+  if (w.hidden === hidden) return;
+  w.hidden = hidden;
+  if (hidden) {
+    w.relightComputeSize = w.computeSize;
+    w.computeSize = () => [0, -4];
+  } else {
+    w.computeSize = w.relightComputeSize;
+    delete w.relightComputeSize;
+  }
+}
+
+function showDirectionInputs(node) {
+  const from = widget(node, "direction_from")?.value;
+  const shown = DIRECTION_WIDGETS[from] ?? [];
+  for (const name of ["azimuth", "elevation", "x", "y", "z"]) {
+    const w = widget(node, name);
+    if (w) setHidden(w, !shown.includes(name));
+  }
+  const size = node.computeSize();
+  node.setSize([Math.max(node.size[0], size[0]), size[1]]);
+  node.setDirtyCanvas(true, true);
+}
+
+function setDirection(node, d) {
+  const from = widget(node, "direction_from")?.value;
+  if (from === "vector") {
+    ["x", "y", "z"].forEach((n, i) => setWidget(node, n, round(d[i], 3)));
+    return;
+  }
+  if (from !== "angles") {
+    setWidget(node, "direction_from", "angles");
+    showDirectionInputs(node);
+  }
+  setWidget(node, "azimuth", round(Math.atan2(d[1], d[0]) * DEG, 1));
+  setWidget(node, "elevation", round(Math.asin(Math.max(-1, Math.min(1, d[2]))) * DEG, 1));
+}
+
+function addLightWidget(node) {
+  const box = document.createElement("div");
+  box.className = "relight-light-widget";
+  box.style.cssText = "display:flex;flex-direction:column;align-items:center;gap:2px;";
+  const canvas = document.createElement("canvas");
+  canvas.width = 200;
+  canvas.height = 200;
+  canvas.title = "Drag to move the light. Inside the disk: in front; the dark ring: behind.";
+  canvas.style.cssText = "width:200px;height:200px;cursor:crosshair;touch-action:none;";
+  const row = document.createElement("div");
+  row.style.cssText = "display:flex;gap:6px;align-items:center;font:11px sans-serif;color:#ccc;";
+  const label = document.createElement("span");
+  label.className = "relight-light-readout";
+  const picker = document.createElement("input");
+  picker.type = "color";
+  picker.title = "Light colour";
+  picker.style.cssText = "width:28px;height:18px;padding:0;border:none;background:none;";
+  row.append(picker, label);
+  const shading = new Image(); // the subject's shading from the last run, drawn in a corner
+  box.append(canvas, row);
+
+  const redraw = () => {
+    drawSphere(canvas, node);
+    if (shading.complete && shading.naturalWidth) {
+      const scale = 64 / Math.max(shading.naturalWidth, shading.naturalHeight);
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(shading, 2, 2, shading.naturalWidth * scale, shading.naturalHeight * scale);
+      ctx.fillStyle = "#ccc";
+      ctx.font = "10px sans-serif";
+      ctx.fillText("last run", 4, 10 + shading.naturalHeight * scale);
+    }
+    label.textContent = describe(lightDirection(node));
+    picker.value = toHex(parseColor(widget(node, "color")?.value));
+  };
+  const drag = (event) => {
+    const rect = canvas.getBoundingClientRect();
+    const radius = Math.min(canvas.width, canvas.height) / 4 - 2;
+    const u = ((event.clientX - rect.left) * (canvas.width / rect.width) - canvas.width / 2) / radius;
+    const v = (canvas.height / 2 - (event.clientY - rect.top) * (canvas.height / rect.height)) / radius;
+    setDirection(node, directionAt(u, v));
+    redraw();
+    node.setDirtyCanvas(true, true);
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    canvas.setPointerCapture(event.pointerId);
+    drag(event);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (canvas.hasPointerCapture(event.pointerId)) drag(event);
+  });
+  canvas.addEventListener("pointerup", (event) => canvas.releasePointerCapture(event.pointerId));
+  picker.addEventListener("input", () => {
+    setWidget(node, "color", picker.value);
+    redraw();
+  });
+
+  const dom = node.addDOMWidget("light_sphere", "relight_light", box, {
+    serialize: false,
+    hideOnZoom: false,
+    getMinHeight: () => SPHERE_HEIGHT,
+    getMaxHeight: () => SPHERE_HEIGHT,
+  });
+  dom.relightRedraw = redraw;
+  dom.relightShading = shading;
+  shading.onload = redraw;
+  for (const name of ["direction_from", "azimuth", "elevation", "x", "y", "z", "intensity", "ambient", "color"]) {
+    const w = widget(node, name);
+    if (!w) continue;
+    const original = w.callback;
+    w.callback = function (...args) {
+      const result = original?.apply(this, args);
+      if (name === "direction_from") showDirectionInputs(node);
+      redraw();
+      return result;
+    };
+  }
+  const configure = node.onConfigure;
+  node.onConfigure = function (...args) {
+    const result = configure?.apply(this, args);
+    requestAnimationFrame(() => {
+      showDirectionInputs(node);
+      redraw();
+    });
+    return result;
+  };
+  requestAnimationFrame(() => {
+    showDirectionInputs(node);
+    redraw();
+  });
+}
+
+// After a run: the shading the sampler made for this light on the subject, under the sphere.
+function showShadingAfterRun(event) {
+  const { node: nodeId, output } = event.detail ?? {};
+  const image = output?.images?.[0];
+  const preview = app.graph?.getNodeById?.(Number(nodeId));
+  if (!image || !preview) return;
+  const link = app.graph.links[preview.inputs?.[0]?.link];
+  const sampler = link && app.graph.getNodeById(link.origin_id);
+  if (!sampler || sampler.comfyClass !== "RelightInpaintSampler" || link.origin_slot !== 2) return;
+  const lightLink = app.graph.links[sampler.inputs?.find((i) => i.name === "light")?.link];
+  const light = lightLink && app.graph.getNodeById(lightLink.origin_id);
+  const dom = light && widget(light, "light_sphere");
+  if (!dom?.relightShading) return;
+  const params = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder ?? "", type: image.type });
+  dom.relightShading.src = api.apiURL(`/view?${params}`);
+}
+
+// --- click selection ----------------------------------------------------------------------
+
+function readPoints(node) {
+  try {
+    const data = JSON.parse(widget(node, "points")?.value || "{}");
+    return { points: data.points ?? [], box: data.box ?? null, size: data.size ?? null };
+  } catch {
+    return { points: [], box: null, size: null };
+  }
+}
+
+function writePoints(node, data) {
+  const value = data.points.length || data.box ? JSON.stringify(data) : "";
+  setWidget(node, "points", value);
+}
+
+function sourceImage(node) {
+  const link = app.graph.links[node.inputs?.find((i) => i.name === "image")?.link];
+  const source = link && app.graph.getNodeById(link.origin_id);
+  return source?.imgs?.[0] ?? null;
+}
+
+function addSelectWidget(node) {
+  const box = document.createElement("div");
+  box.className = "relight-select-widget";
+  box.style.cssText = "display:flex;flex-direction:column;gap:3px;height:100%;";
+  const canvas = document.createElement("canvas");
+  canvas.width = 480;
+  canvas.height = 360;
+  canvas.style.cssText = "width:100%;flex:1;min-height:0;cursor:crosshair;touch-action:none;background:#111;";
+  canvas.title = "Left-click: on the object. Right- or shift-click: not the object. Drag: a box.";
+  const bar = document.createElement("div");
+  bar.style.cssText = "display:flex;gap:6px;align-items:center;font:11px sans-serif;color:#ccc;";
+  const clear = document.createElement("button");
+  clear.textContent = "Clear";
+  const undo = document.createElement("button");
+  undo.textContent = "Undo";
+  const hint = document.createElement("span");
+  hint.textContent = "click: object · right/shift-click: not · drag: box · then Run";
+  bar.append(undo, clear, hint);
+  box.append(canvas, bar);
+  let result = null; // the selection preview from the last run
+  let dragStart = null;
+
+  const layout = (img) => {
+    const scale = Math.min(canvas.width / img.naturalWidth, canvas.height / img.naturalHeight);
+    const w = img.naturalWidth * scale;
+    const h = img.naturalHeight * scale;
+    return { scale, x: (canvas.width - w) / 2, y: (canvas.height - h) / 2, w, h };
+  };
+  const shown = () => {
+    const source = sourceImage(node);
+    if (result?.complete && result.naturalWidth) return result;
+    return source?.complete && source.naturalWidth ? source : null;
+  };
+  const redraw = (boxEnd) => {
+    // Drawn at the size it is shown, so the photo keeps its proportions.
+    const width = Math.round(canvas.clientWidth);
+    const height = Math.round(canvas.clientHeight);
+    if (width > 1 && height > 1 && (canvas.width !== width || canvas.height !== height)) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const img = shown();
+    if (!img) {
+      ctx.fillStyle = "#aaa";
+      ctx.font = "14px sans-serif";
+      ctx.fillText("Connect an image (e.g. Load Image) to click on it", 20, canvas.height / 2);
+      return;
+    }
+    const at = layout(img);
+    ctx.drawImage(img, at.x, at.y, at.w, at.h);
+    const data = readPoints(node);
+    const size = data.size ?? [img.naturalWidth, img.naturalHeight];
+    const sx = at.w / size[0];
+    const sy = at.h / size[1];
+    if (data.box) {
+      ctx.strokeStyle = "#4aa8ff";
+      ctx.lineWidth = 2;
+      const [x0, y0, x1, y1] = data.box;
+      ctx.strokeRect(at.x + x0 * sx, at.y + y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy);
+    }
+    if (dragStart && boxEnd) {
+      ctx.strokeStyle = "#4aa8ff";
+      ctx.setLineDash([4, 3]);
+      ctx.strokeRect(dragStart[0], dragStart[1], boxEnd[0] - dragStart[0], boxEnd[1] - dragStart[1]);
+      ctx.setLineDash([]);
+    }
+    data.points.forEach(([x, y, inside], index) => {
+      ctx.beginPath();
+      ctx.arc(at.x + x * sx, at.y + y * sy, 6, 0, 2 * Math.PI);
+      ctx.fillStyle = inside ? "#3ddc5a" : "#ff4a8b";
+      ctx.fill();
+      ctx.strokeStyle = "#000";
+      ctx.stroke();
+      ctx.fillStyle = "#000";
+      ctx.font = "9px sans-serif";
+      ctx.fillText(String(index + 1), at.x + x * sx - 3, at.y + y * sy + 3);
+    });
+  };
+  const toImage = (event) => {
+    const rect = canvas.getBoundingClientRect();
+    const cx = (event.clientX - rect.left) * (canvas.width / rect.width);
+    const cy = (event.clientY - rect.top) * (canvas.height / rect.height);
+    const img = shown();
+    if (!img) return null;
+    const at = layout(img);
+    const x = (cx - at.x) / at.scale;
+    const y = (cy - at.y) / at.scale;
+    const inside = x >= 0 && y >= 0 && x <= img.naturalWidth && y <= img.naturalHeight;
+    return { canvas: [cx, cy], image: [round(x, 1), round(y, 1)], size: [img.naturalWidth, img.naturalHeight], inside };
+  };
+  const rescaled = (data, size) => {
+    // Clicks made on a different-size picture (the photo, then the preview) stay in place.
+    if (!data.size || (data.size[0] === size[0] && data.size[1] === size[1])) return { ...data, size };
+    const sx = size[0] / data.size[0];
+    const sy = size[1] / data.size[1];
+    return {
+      points: data.points.map(([x, y, i]) => [round(x * sx, 1), round(y * sy, 1), i]),
+      box: data.box && [data.box[0] * sx, data.box[1] * sy, data.box[2] * sx, data.box[3] * sy].map((v) => round(v, 1)),
+      size,
+    };
+  };
+  canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+  canvas.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    const at = toImage(event);
+    if (!at?.inside) return;
+    canvas.setPointerCapture(event.pointerId);
+    dragStart = at.canvas;
+    dragStart.image = at.image;
+    dragStart.button = event.button;
+    dragStart.shift = event.shiftKey;
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (dragStart && canvas.hasPointerCapture(event.pointerId)) redraw(toImage(event)?.canvas);
+  });
+  canvas.addEventListener("pointerup", (event) => {
+    if (!dragStart) return;
+    canvas.releasePointerCapture(event.pointerId);
+    const at = toImage(event);
+    const start = dragStart;
+    dragStart = null;
+    if (!at) return redraw();
+    const data = rescaled(readPoints(node), at.size);
+    const moved = Math.hypot(at.canvas[0] - start[0], at.canvas[1] - start[1]);
+    if (moved > 8 && start.button === 0) {
+      data.box = [start.image[0], start.image[1], at.image[0], at.image[1]];
+    } else {
+      const inside = start.button === 0 && !start.shift;
+      data.points.push([start.image[0], start.image[1], inside ? 1 : 0]);
+    }
+    writePoints(node, data);
+    redraw();
+  });
+  clear.addEventListener("click", () => {
+    writePoints(node, { points: [], box: null, size: null });
+    result = null;
+    redraw();
+  });
+  undo.addEventListener("click", () => {
+    const data = readPoints(node);
+    if (data.points.length) data.points.pop();
+    else data.box = null;
+    writePoints(node, data);
+    redraw();
+  });
+
+  const dom = node.addDOMWidget("click_canvas", "relight_select", box, {
+    serialize: false,
+    hideOnZoom: false,
+    getMinHeight: () => SELECT_HEIGHT,
+  });
+  dom.relightRedraw = redraw;
+  new ResizeObserver(() => redraw()).observe(canvas);
+  const executed = node.onExecuted;
+  node.onExecuted = function (output) {
+    executed?.apply(this, arguments);
+    const image = output?.relight_selection?.[0];
+    if (!image) return;
+    const params = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder ?? "", type: image.type });
+    result = new Image();
+    result.onload = () => redraw();
+    result.src = api.apiURL(`/view?${params}`);
+  };
+  const pointsWidget = widget(node, "points");
+  if (pointsWidget) {
+    const original = pointsWidget.callback;
+    pointsWidget.callback = function (...args) {
+      const r = original?.apply(this, args);
+      redraw();
+      return r;
+    };
+  }
+  // The source image loads (or changes) after the node is made: redraw while it is not shown.
+  const timer = setInterval(() => {
+    if (!node.graph) return clearInterval(timer);
+    if (!shown() || !canvas.dataset.drawn) {
+      redraw();
+      if (shown()) canvas.dataset.drawn = "1";
+    }
+  }, 500);
+  const connections = node.onConnectionsChange;
+  node.onConnectionsChange = function (...args) {
+    const r = connections?.apply(this, args);
+    result = null;
+    canvas.dataset.drawn = "";
+    return r;
+  };
+}
+
+app.registerExtension({
+  name: "relight_inpaint.widgets",
+  async setup() {
+    api.addEventListener("executed", showShadingAfterRun);
+  },
+  async nodeCreated(node) {
+    if (node.comfyClass === "LightDirectionEncode") addLightWidget(node);
+    if (node.comfyClass === "SelectByClicks") addSelectWidget(node);
+  },
+});
