@@ -30,6 +30,15 @@ def light_direction(direction_from: str, azimuth, elevation, x, y, z):
     raise ValueError(f"direction_from: {direction_from!r}, expected one of {SOURCES}")
 
 
+def color_input() -> io.Input:
+    """The host's colour picker where it has one (newer ComfyUI: io.Color, a "#rrggbb" string);
+    else text, with the pack's page widget adding a picker beside the sphere."""
+    tooltip = "Light colour: #rrggbb, #rgb or r,g,b (0-255)."
+    if hasattr(io, "Color"):
+        return io.Color.Input("color", default="#ffffff", tooltip=tooltip)
+    return io.String.Input("color", default="#ffffff", tooltip=tooltip)
+
+
 class LightDirectionEncode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -110,11 +119,7 @@ class LightDirectionEncode(io.ComfyNode):
                     step=0.01,
                     tooltip="Light that reaches everything, shadows included.",
                 ),
-                io.String.Input(
-                    "color",
-                    default="#ffffff",
-                    tooltip="Light colour: #rrggbb, #rgb or r,g,b (0-255).",
-                ),
+                color_input(),
                 LightType.Input(
                     "append_to",
                     optional=True,

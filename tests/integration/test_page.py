@@ -283,11 +283,15 @@ def test_dragging_the_light_sets_its_angles_and_the_prompt_carries_them(
     assert entry["status"]["status_str"] == "success"
     page.page.wait_for_timeout(1500)
     page.shot("light_after_run")
+    page.closeup(light, "light_closeup")
 
+    sphere = page.box(".relight-light-widget canvas")  # where the close-up put it
+    cx, cy = sphere["x"] + sphere["width"] / 2, sphere["y"] + sphere["height"] / 2
+    radius = sphere["width"] / 4
     page.drag([(cx, cy), (cx - 1.6 * radius, cy)])  # into the ring: from behind, on the left
     behind = page.widget_values(light)
     assert behind["elevation"] < -20 and abs(abs(behind["azimuth"]) - 180) < 8
-    page.closeup(light, "light_closeup")
+    page.shot("light_behind")
 
 
 def test_choosing_vector_shows_x_y_z_and_the_drag_writes_them(page: Page):

@@ -71,3 +71,21 @@ def test_intensity_ambient_and_colour_are_carried():
 def test_bad_input_names_the_input(changes, message):
     with pytest.raises(ValueError, match=message):
         encode(**changes)
+
+
+def test_color_is_the_hosts_picker_where_it_has_one(monkeypatch):
+    from comfy_api.v0_0_2 import io
+
+    from relight_inpaint.nodes import light_direction_encode
+
+    assert not hasattr(io, "Color")  # this host (0.3.75): text, the page adds a picker
+    assert isinstance(light_direction_encode.color_input(), io.String.Input)
+
+    class Color:
+        class Input:
+            def __init__(self, id, default, tooltip):
+                self.id, self.default = id, default
+
+    monkeypatch.setattr(io, "Color", Color, raising=False)
+    chosen = light_direction_encode.color_input()
+    assert isinstance(chosen, Color.Input) and chosen.default == "#ffffff"

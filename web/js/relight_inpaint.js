@@ -194,7 +194,9 @@ function addLightWidget(node) {
   picker.type = "color";
   picker.title = "Light colour";
   picker.style.cssText = "width:28px;height:18px;padding:0;border:none;background:none;";
-  row.append(picker, label);
+  // A host with its own colour widget (newer ComfyUI) shows that one instead.
+  const hostPicker = String(widget(node, "color")?.type ?? "").toLowerCase() === "color";
+  row.append(...(hostPicker ? [label] : [picker, label]));
   const shading = new Image(); // the subject's shading from the last run, drawn in a corner
   box.append(canvas, row);
 
