@@ -11,6 +11,7 @@ const DIRECTION_WIDGETS = {
   vector: ["x", "y", "z"],
 };
 const DEG = 180 / Math.PI;
+const BAR_STYLE = "display:flex;gap:6px;align-items:center;font:11px sans-serif;color:#ccc;";
 
 function widget(node, name) {
   return node.widgets?.find((w) => w.name === name);
@@ -21,6 +22,22 @@ function setWidget(node, name, value) {
   if (!w || w.value === value) return;
   w.value = value;
   w.callback?.(value, app.canvas, node);
+}
+
+// An element with its properties (className, style as cssText, textContent, ...) set.
+function element(tag, props = {}) {
+  const made = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "style") made.style.cssText = value;
+    else made[key] = value;
+  }
+  return made;
+}
+
+// The /view address of an image a node's run saved.
+function viewUrl(image) {
+  const params = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder ?? "", type: image.type });
+  return api.apiURL(`/view?${params}`);
 }
 
 function round(value, digits) {
@@ -178,22 +195,23 @@ function setDirection(node, d) {
 }
 
 function addLightWidget(node) {
-  const box = document.createElement("div");
-  box.className = "relight-light-widget";
-  box.style.cssText = "display:flex;flex-direction:column;align-items:center;gap:2px;";
-  const canvas = document.createElement("canvas");
-  canvas.width = 200;
-  canvas.height = 200;
-  canvas.title = "Drag to move the light. Inside the disk: in front; the dark ring: behind.";
-  canvas.style.cssText = "width:200px;height:200px;cursor:crosshair;touch-action:none;";
-  const row = document.createElement("div");
-  row.style.cssText = "display:flex;gap:6px;align-items:center;font:11px sans-serif;color:#ccc;";
-  const label = document.createElement("span");
-  label.className = "relight-light-readout";
-  const picker = document.createElement("input");
-  picker.type = "color";
-  picker.title = "Light colour";
-  picker.style.cssText = "width:28px;height:18px;padding:0;border:none;background:none;";
+  const box = element("div", {
+    className: "relight-light-widget",
+    style: "display:flex;flex-direction:column;align-items:center;gap:2px;",
+  });
+  const canvas = element("canvas", {
+    width: 200,
+    height: 200,
+    title: "Drag to move the light. Inside the disk: in front; the dark ring: behind.",
+    style: "width:200px;height:200px;cursor:crosshair;touch-action:none;",
+  });
+  const row = element("div", { style: BAR_STYLE });
+  const label = element("span", { className: "relight-light-readout" });
+  const picker = element("input", {
+    type: "color",
+    title: "Light colour",
+    style: "width:28px;height:18px;padding:0;border:none;background:none;",
+  });
   // A host with its own colour widget (newer ComfyUI) shows that one instead.
   const hostPicker = String(widget(node, "color")?.type ?? "").toLowerCase() === "color";
   row.append(...(hostPicker ? [label] : [picker, label]));
@@ -285,8 +303,7 @@ function showShadingAfterRun(event) {
   const light = lightLink && app.graph.getNodeById(lightLink.origin_id);
   const dom = light && widget(light, "light_sphere");
   if (!dom?.relightShading) return;
-  const params = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder ?? "", type: image.type });
-  dom.relightShading.src = api.apiURL(`/view?${params}`);
+  dom.relightShading.src = viewUrl(image);
 }
 
 // --- click selection ----------------------------------------------------------------------
@@ -312,22 +329,20 @@ function sourceImage(node) {
 }
 
 function addSelectWidget(node) {
-  const box = document.createElement("div");
-  box.className = "relight-select-widget";
-  box.style.cssText = "display:flex;flex-direction:column;gap:3px;height:100%;";
-  const canvas = document.createElement("canvas");
-  canvas.width = 480;
-  canvas.height = 360;
-  canvas.style.cssText = "width:100%;flex:1;min-height:0;cursor:crosshair;touch-action:none;background:#111;";
-  canvas.title = "Left-click: on the object. Right- or shift-click: not the object. Drag: a box.";
-  const bar = document.createElement("div");
-  bar.style.cssText = "display:flex;gap:6px;align-items:center;font:11px sans-serif;color:#ccc;";
-  const clear = document.createElement("button");
-  clear.textContent = "Clear";
-  const undo = document.createElement("button");
-  undo.textContent = "Undo";
-  const hint = document.createElement("span");
-  hint.textContent = "click: object · right/shift-click: not · drag: box · then Run";
+  const box = element("div", {
+    className: "relight-select-widget",
+    style: "display:flex;flex-direction:column;gap:3px;height:100%;",
+  });
+  const canvas = element("canvas", {
+    width: 480,
+    height: 360,
+    title: "Left-click: on the object. Right- or shift-click: not the object. Drag: a box.",
+    style: "width:100%;flex:1;min-height:0;cursor:crosshair;touch-action:none;background:#111;",
+  });
+  const bar = element("div", { style: BAR_STYLE });
+  const clear = element("button", { textContent: "Clear" });
+  const undo = element("button", { textContent: "Undo" });
+  const hint = element("span", { textContent: "click: object · right/shift-click: not · drag: box · then Run" });
   bar.append(undo, clear, hint);
   box.append(canvas, bar);
   let result = null; // the selection preview from the last run
@@ -472,10 +487,9 @@ function addSelectWidget(node) {
     executed?.apply(this, arguments);
     const image = output?.relight_selection?.[0];
     if (!image) return;
-    const params = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder ?? "", type: image.type });
     result = new Image();
     result.onload = () => redraw();
-    result.src = api.apiURL(`/view?${params}`);
+    result.src = viewUrl(image);
   };
   const pointsWidget = widget(node, "points");
   if (pointsWidget) {
