@@ -17,7 +17,7 @@ import numpy as np
 
 WORK_SIDE = 512  # GrabCut runs at most this long side; the mask is scaled back up
 CLICK_RADIUS = 0.012  # of the working image's diagonal
-REACH = 0.1  # radius of the possible foreground around the first inside clicks, of the diagonal
+REACH = 0.06  # radius of the possible foreground around the first inside clicks, of the diagonal
 ITERATIONS = 5
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .bootstrap import import_pack
 from .comfy_server import fetch_output_images, object_info, run_prompt, start_server, upload_image
@@ -65,12 +65,13 @@ def outlined(photo: Image.Image, mask: np.ndarray) -> Image.Image:
 def thumbnail(before: Image.Image, after: Image.Image, caption: str) -> Image.Image:
     """Before (mask outlined) above after, on a square card."""
     card = Image.new("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE), (24, 24, 28))
-    half = THUMBNAIL_SIDE // 2 - 12
+    half = THUMBNAIL_SIDE // 2 - 22
     for row, image in enumerate((before, after)):
         fitted = image.copy()
         fitted.thumbnail((THUMBNAIL_SIDE - 16, half))
         card.paste(fitted, ((THUMBNAIL_SIDE - fitted.width) // 2, 8 + row * (half + 8)))
-    ImageDraw.Draw(card).text((10, THUMBNAIL_SIDE - 18), caption, fill=(220, 220, 220))
+    font = ImageFont.load_default(size=22)
+    ImageDraw.Draw(card).text((12, THUMBNAIL_SIDE - 30), caption, fill=(235, 235, 235), font=font)
     return card
 
 

@@ -42,7 +42,7 @@ class Template:
 
 MASK_NOTE = (
     "Paint the region to change: right-click the photo > Open in MaskEditor, paint, Save. "
-    "Or click the object in Select by Clicks (right-click: not the object) and Queue."
+    "Or click the object in Select by Clicks (right-click: not the object), then Run."
 )
 LIGHT_NOTE = (
     "Drag the dot on the sphere to move the light (the dark ring: behind the subject). "
@@ -50,7 +50,7 @@ LIGHT_NOTE = (
 )
 DEFAULT_MODEL_NOTE = (
     "The pack's own model predicts in one step: steps, cfg, sampler and scheduler change "
-    "nothing for it (they matter for IC-Light). Queue, and watch the previews."
+    "nothing for it (they matter for IC-Light). Press Run and watch the previews."
 )
 TEMPLATES = {
     "relight_inpaint_photo": Template(

@@ -44,10 +44,11 @@ def model_file_path(name: str) -> str:
 
 def say_on_node(node_class, warnings: list[str]) -> None:
     """Warnings the log already has, shown on the node too where the host can (its progress
-    text under the node: ComfyUI 0.3.6x and newer; nothing where it cannot)."""
+    text under the node: ComfyUI 0.3.6x and newer; nothing where it cannot). No warnings clears
+    what an earlier run left there."""
     hidden = getattr(node_class, "hidden", None)
     node_id = getattr(hidden, "unique_id", None)
-    if not warnings or node_id is None:
+    if node_id is None:
         return
     try:
         from server import PromptServer

@@ -8,6 +8,7 @@ import torch
 from comfy_api.v0_0_2 import io, ui
 
 from ..conditioning.composite import preview_image
+from ..conditioning.mask import as_mask_batch, resize_mask
 from ..conditioning.select import SelectionError, parse_clicks, select
 from .common import CATEGORY
 
@@ -30,14 +31,13 @@ def selection_overlay(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def painted_batch(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tensor | None:
+    """The painted mask per image. A mask of another size is resized, as Mask Conditioning
+    does: Load Image gives a 64 x 64 empty mask for a photo nobody painted."""
     if mask is None:
         return None
-    mask = mask if mask.dim() == 3 else mask[None]
+    mask = as_mask_batch(mask)
     if mask.shape[1:3] != image.shape[1:3]:
-        raise ValueError(
-            f"mask: {tuple(mask.shape[1:3])} (height, width) does not match the image's "
-            f"{tuple(image.shape[1:3])}"
-        )
+        mask = resize_mask(mask, *image.shape[1:3])
     if mask.shape[0] not in (1, image.shape[0]):
         raise ValueError(f"mask: batch of {mask.shape[0]}, expected 1 or {image.shape[0]}")
     return mask.expand(image.shape[0], -1, -1).float()

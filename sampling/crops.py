@@ -224,9 +224,17 @@ def checked_shadow(shadow: torch.Tensor | None, masked: MaskedImage) -> torch.Te
     return shadow if float(shadow.amax()) > 0 else None
 
 
+EMPTY_MASK = (
+    "mask: empty, so nothing was repainted: paint the region in the MaskEditor (right-click the "
+    "photo) or click the object in Select by Clicks"
+)
+
+
 def _stitch_crops(model, vae, masked, light, mode, settings, options, info) -> Stitched:
     height, width = masked.image.shape[1:3]
     jobs, warnings = plan_jobs(info, masked, options.context, options.resolution)
+    if masked.is_empty:
+        warnings.append(EMPTY_MASK)
     for warning in warnings:
         logging.warning("Relight Inpaint: %s", warning)
     canvas = preview_canvas(masked.image)

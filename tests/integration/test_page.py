@@ -136,6 +136,25 @@ class Page:
             )
         )
 
+    def widget_point(self, node_id: int, name: str) -> tuple[float, float]:
+        """Where on screen a canvas-drawn widget of a node is (its middle)."""
+        x, y = self.evaluate(
+            """([id, name]) => { const n = window.app.graph.getNodeById(id);
+                 const w = n.widgets.find(w => w.name === name);
+                 return [n.pos[0] + n.size[0] / 2, n.pos[1] + w.y + 10]; }""",
+            [node_id, name],
+        )
+        return tuple(
+            self.evaluate(
+                """([x, y]) => { const app = window.app;
+                     const r = app.canvas.canvas.getBoundingClientRect();
+                     const p = app.canvas.ds.convertOffsetToCanvas([x, y]);
+                     const s = window.devicePixelRatio || 1;
+                     return [r.left + p[0] / s, r.top + p[1] / s]; }""",
+                [x, y],
+            )
+        )
+
     def box(self, selector: str) -> dict:
         element = self.page.locator(selector).first
         element.wait_for(state="visible", timeout=15_000)
@@ -297,19 +316,7 @@ def test_dragging_the_light_sets_its_angles_and_the_prompt_carries_them(
 def test_choosing_vector_shows_x_y_z_and_the_drag_writes_them(page: Page):
     page.open_template(TITLE_A)
     light = page.node_id("LightDirectionEncode")
-    x, y = page.evaluate(
-        """id => { const n = window.app.graph.getNodeById(id);
-             const w = n.widgets.find(w => w.name === 'direction_from');
-             return [n.pos[0] + n.size[0] / 2, n.pos[1] + w.y + 10]; }""",
-        light,
-    )
-    screen = page.evaluate(
-        """([x, y]) => { const app = window.app, r = app.canvas.canvas.getBoundingClientRect();
-             const p = app.canvas.ds.convertOffsetToCanvas([x, y]);
-             const s = window.devicePixelRatio || 1;
-             return [r.left + p[0] / s, r.top + p[1] / s]; }""",
-        [x, y],
-    )
+    screen = page.widget_point(light, "direction_from")
     page.page.mouse.click(*screen)
     page.page.locator(".litemenu-entry", has_text="vector").first.click()
     assert sorted(page.hidden_widgets(light)) == ["azimuth", "elevation"]
@@ -422,3 +429,49 @@ def test_clicking_the_image_selects_a_region_that_reaches_the_sampler(page: Page
     to_result = np.abs(shown - resized(overlay, shown)).mean()
     to_photo = np.abs(shown - resized(original, shown)).mean()
     assert to_result < 0.5 * to_photo  # the canvas now shows the selection, not the photo
+
+
+def test_a_photo_nobody_painted_is_selected_by_one_click(page: Page, server_url: str):
+    """A user's own photo (no alpha: Load Image gives an empty 64 x 64 mask) through template 1:
+    uploaded with the node's own button, one click on the object, Run."""
+    page.open_template(TITLE_A)
+    photo = page.node_id("LoadImage")
+    upload = page.evaluate(
+        "id => window.app.graph.getNodeById(id).widgets.find(w => w.type === 'button').name",
+        photo,
+    )
+    with page.page.expect_file_chooser() as chooser:
+        page.page.mouse.click(*page.widget_point(photo, upload))
+    chooser.value.set_files(str(REPO / "assets" / "relight_scene_photo.png"))
+    page.page.wait_for_function(
+        "id => String(window.app.graph.getNodeById(id).widgets[0].value)"
+        ".startsWith('relight_scene_photo')",
+        arg=photo,
+        timeout=20_000,
+    )
+    selector = page.node_id("SelectByClicks")
+    page.page.wait_for_function(  # the click canvas now shows the new photo
+        """id => window.app.graph.getNodeById(id).widgets
+             .find(w => w.name === 'click_canvas').relightPicture()?.[1] === 512""",
+        arg=selector,
+        timeout=20_000,
+    )
+    canvas = page.box(".relight-select-widget canvas")
+    drawn = page.evaluate(
+        """() => { const c = document.querySelector('.relight-select-widget canvas');
+             return [c.width, c.height]; }"""
+    )
+    scale = min(drawn[0] / 512, drawn[1] / 512) * canvas["width"] / drawn[0]
+    left = canvas["x"] + (canvas["width"] - 512 * scale) / 2
+    top = canvas["y"] + (canvas["height"] - 512 * scale) / 2
+    page.page.mouse.click(left + 91 * scale, top + 279 * scale)  # on the sphere
+    page.run()
+    entry = finished(server_url)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    page.page.wait_for_timeout(1500)
+    page.shot("own_photo_selected")
+    overlay = view(server_url, entry["outputs"][str(selector)]["relight_selection"][0])
+    scene = np.asarray(Image.open(REPO / "assets" / "relight_scene_photo.png").convert("RGB"))
+    truth = np.asarray(Image.open(REPO / "assets" / "relight_scene_mask.png").convert("L")) > 127
+    selected = np.abs(overlay - scene).sum(-1) > 30
+    assert (selected & truth).sum() / (selected | truth).sum() > 0.8

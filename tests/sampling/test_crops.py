@@ -89,6 +89,7 @@ def test_an_empty_mask_returns_the_photo_itself(tiny):
     masked = MaskedImage(photo(64, 64), torch.zeros(1, 64, 64))
     result = relight_crops(model, vae, masked, light(), "relight", SETTINGS, 0.5)
     assert result.image is masked.image
+    assert any(w.startswith("mask: empty") for w in result.warnings)  # said on the node
 
 
 def test_crops_of_one_size_are_sampled_as_one_batch(tiny, monkeypatch):

@@ -4,7 +4,7 @@
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 
-const SPHERE_HEIGHT = 236;
+const SPHERE_HEIGHT = 240;
 const SELECT_HEIGHT = 300;
 const DIRECTION_WIDGETS = {
   angles: ["azimuth", "elevation"],
@@ -85,7 +85,8 @@ function lightDirection(node) {
 function directionAt(u, v) {
   const rho = Math.hypot(u, v);
   if (rho <= 1) return [u, v, Math.sqrt(Math.max(0, 1 - rho * rho))];
-  const inPlane = Math.max(0, 2 - Math.min(rho, 2));
+  // Past the ring's edge: straight behind, but keep the pointer's side (the azimuth).
+  const inPlane = Math.max(0.02, 2 - Math.min(rho, 2));
   const ux = rho > 0 ? u / rho : 1;
   const uy = rho > 0 ? v / rho : 0;
   return [ux * inPlane, uy * inPlane, -Math.sqrt(Math.max(0, 1 - inPlane * inPlane))];
@@ -180,18 +181,20 @@ function showDirectionInputs(node) {
   node.setDirtyCanvas(true, true);
 }
 
+// A dragged direction into the node's inputs; a preset becomes angles (re-laid out on release).
 function setDirection(node, d) {
   const from = widget(node, "direction_from")?.value;
-  if (from === "vector") {
-    ["x", "y", "z"].forEach((n, i) => setWidget(node, n, round(d[i], 3)));
-    return;
+  if (from !== "angles" && from !== "vector") setWidget(node, "direction_from", "angles");
+  keepDirection(node, widget(node, "direction_from")?.value, d);
+}
+
+// The same light in the inputs of the mode just chosen (presets are fixed directions).
+function keepDirection(node, mode, d) {
+  if (mode === "vector") ["x", "y", "z"].forEach((n, i) => setWidget(node, n, round(d[i], 3)));
+  if (mode === "angles") {
+    setWidget(node, "azimuth", round(Math.atan2(d[1], d[0]) * DEG, 1));
+    setWidget(node, "elevation", round(Math.asin(Math.max(-1, Math.min(1, d[2]))) * DEG, 1));
   }
-  if (from !== "angles") {
-    setWidget(node, "direction_from", "angles");
-    showDirectionInputs(node);
-  }
-  setWidget(node, "azimuth", round(Math.atan2(d[1], d[0]) * DEG, 1));
-  setWidget(node, "elevation", round(Math.asin(Math.max(-1, Math.min(1, d[2]))) * DEG, 1));
 }
 
 function addLightWidget(node) {
@@ -215,20 +218,19 @@ function addLightWidget(node) {
   // A host with its own colour widget (newer ComfyUI) shows that one instead.
   const hostPicker = String(widget(node, "color")?.type ?? "").toLowerCase() === "color";
   row.append(...(hostPicker ? [label] : [picker, label]));
-  const shading = new Image(); // the subject's shading from the last run, drawn in a corner
+  // The subject's shading from the last run, beside the numbers.
+  const shading = element("img", {
+    title: "The shading the sampler gave the subject in the last run",
+    style: "height:28px;display:none;border:1px solid #555;",
+  });
+  row.append(shading);
   box.append(canvas, row);
+  let last = lightDirection(node); // the direction before a change of direction_from
 
   const redraw = () => {
     drawSphere(canvas, node);
-    if (shading.complete && shading.naturalWidth) {
-      const scale = 64 / Math.max(shading.naturalWidth, shading.naturalHeight);
-      const ctx = canvas.getContext("2d");
-      ctx.drawImage(shading, 2, 2, shading.naturalWidth * scale, shading.naturalHeight * scale);
-      ctx.fillStyle = "#ccc";
-      ctx.font = "10px sans-serif";
-      ctx.fillText("last run", 4, 10 + shading.naturalHeight * scale);
-    }
-    label.textContent = describe(lightDirection(node));
+    last = lightDirection(node);
+    label.textContent = describe(last);
     picker.value = toHex(parseColor(widget(node, "color")?.value));
   };
   const drag = (event) => {
@@ -240,19 +242,28 @@ function addLightWidget(node) {
     redraw();
     node.setDirtyCanvas(true, true);
   };
+  // While dragging, the node keeps its layout (the sphere must not move under the pointer);
+  // inputs a preset hid are shown on release.
+  let dragging = false;
   canvas.addEventListener("pointerdown", (event) => {
     event.preventDefault();
     event.stopPropagation();
     canvas.setPointerCapture(event.pointerId);
+    dragging = true;
     drag(event);
   });
   canvas.addEventListener("pointermove", (event) => {
     if (canvas.hasPointerCapture(event.pointerId)) drag(event);
   });
-  canvas.addEventListener("pointerup", (event) => canvas.releasePointerCapture(event.pointerId));
+  canvas.addEventListener("pointerup", (event) => {
+    canvas.releasePointerCapture(event.pointerId);
+    dragging = false;
+    showDirectionInputs(node);
+  });
   picker.addEventListener("input", () => {
     setWidget(node, "color", picker.value);
     redraw();
+    node.setDirtyCanvas(true, true);
   });
 
   const dom = node.addDOMWidget("light_sphere", "relight_light", box, {
@@ -263,14 +274,17 @@ function addLightWidget(node) {
   });
   dom.relightRedraw = redraw;
   dom.relightShading = shading;
-  shading.onload = redraw;
+  shading.onload = () => (shading.style.display = "block");
   for (const name of ["direction_from", "azimuth", "elevation", "x", "y", "z", "intensity", "ambient", "color"]) {
     const w = widget(node, name);
     if (!w) continue;
     const original = w.callback;
     w.callback = function (...args) {
       const result = original?.apply(this, args);
-      if (name === "direction_from") showDirectionInputs(node);
+      if (name === "direction_from") {
+        keepDirection(node, w.value, last); // switching mode keeps where the light is
+        if (!dragging) showDirectionInputs(node);
+      }
       redraw();
       return result;
     };
@@ -320,6 +334,14 @@ function readPoints(node) {
 function writePoints(node, data) {
   const value = data.points.length || data.box ? JSON.stringify(data) : "";
   setWidget(node, "points", value);
+  node.setDirtyCanvas(true, true); // the text widget shows the new value now
+}
+
+// The picture without its alpha: a photo whose mask was painted shows its masked part black.
+function withoutAlpha(src) {
+  const image = new Image();
+  image.src = `${src}${src.includes("?") ? "&" : "?"}channel=rgb`;
+  return image;
 }
 
 function sourceImage(node) {
@@ -346,7 +368,10 @@ function addSelectWidget(node) {
   bar.append(undo, clear, hint);
   box.append(canvas, bar);
   let result = null; // the selection preview from the last run
+  let photo = null; // the upstream photo, without its alpha
+  let drawn = null; // the picture on the canvas now
   let dragStart = null;
+  const history = []; // "point" / "box", so Undo takes back the last thing done
 
   const layout = (img) => {
     const scale = Math.min(canvas.width / img.naturalWidth, canvas.height / img.naturalHeight);
@@ -354,11 +379,8 @@ function addSelectWidget(node) {
     const h = img.naturalHeight * scale;
     return { scale, x: (canvas.width - w) / 2, y: (canvas.height - h) / 2, w, h };
   };
-  const shown = () => {
-    const source = sourceImage(node);
-    if (result?.complete && result.naturalWidth) return result;
-    return source?.complete && source.naturalWidth ? source : null;
-  };
+  const loaded = (image) => (image?.complete && image.naturalWidth ? image : null);
+  const shown = () => loaded(result) ?? loaded(photo) ?? loaded(sourceImage(node));
   const redraw = (boxEnd) => {
     // Drawn at the size it is shown, so the photo keeps its proportions.
     const width = Math.round(canvas.clientWidth);
@@ -370,6 +392,7 @@ function addSelectWidget(node) {
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const img = shown();
+    drawn = img;
     if (!img) {
       ctx.fillStyle = "#aaa";
       ctx.font = "14px sans-serif";
@@ -410,7 +433,7 @@ function addSelectWidget(node) {
     const rect = canvas.getBoundingClientRect();
     const cx = (event.clientX - rect.left) * (canvas.width / rect.width);
     const cy = (event.clientY - rect.top) * (canvas.height / rect.height);
-    const img = shown();
+    const img = drawn; // what the user sees is what is clicked
     if (!img) return null;
     const at = layout(img);
     const x = (cx - at.x) / at.scale;
@@ -455,22 +478,28 @@ function addSelectWidget(node) {
     const moved = Math.hypot(at.canvas[0] - start[0], at.canvas[1] - start[1]);
     if (moved > 8 && start.button === 0) {
       data.box = [start.image[0], start.image[1], at.image[0], at.image[1]];
+      history.push("box");
     } else {
       const inside = start.button === 0 && !start.shift;
       data.points.push([start.image[0], start.image[1], inside ? 1 : 0]);
+      history.push("point");
     }
     writePoints(node, data);
     redraw();
   });
-  clear.addEventListener("click", () => {
+  const clearAll = () => {
     writePoints(node, { points: [], box: null, size: null });
-    result = null;
+    history.length = 0;
+    result = null; // no clicks: the last run's selection no longer applies
     redraw();
-  });
+  };
+  clear.addEventListener("click", clearAll);
   undo.addEventListener("click", () => {
     const data = readPoints(node);
-    if (data.points.length) data.points.pop();
-    else data.box = null;
+    const last = history.pop() ?? (data.points.length ? "point" : "box");
+    if (last === "box") data.box = null;
+    else data.points.pop();
+    if (!data.points.length && !data.box) return clearAll();
     writePoints(node, data);
     redraw();
   });
@@ -481,6 +510,7 @@ function addSelectWidget(node) {
     getMinHeight: () => SELECT_HEIGHT,
   });
   dom.relightRedraw = redraw;
+  dom.relightPicture = () => drawn && [drawn.src, drawn.naturalWidth, drawn.naturalHeight];
   new ResizeObserver(() => redraw()).observe(canvas);
   const executed = node.onExecuted;
   node.onExecuted = function (output) {
@@ -501,13 +531,34 @@ function addSelectWidget(node) {
     };
   }
   // The source image loads (or changes) after the node is made: redraw while it is not shown.
+  // A new picture upstream drops the old selection's; the clicks stay when it has the same size
+  // (the MaskEditor's save of the same photo) and go when it does not (another photo).
+  let sourceSrc = null;
   const timer = setInterval(() => {
-    if (!node.graph) return clearInterval(timer);
+    const source = sourceImage(node);
+    if (source && source.src !== sourceSrc) {
+      const replaced = sourceSrc !== null;
+      sourceSrc = source.src;
+      photo = withoutAlpha(source.src);
+      photo.onload = () => {
+        const size = readPoints(node).size;
+        const resized = size && (size[0] !== photo.naturalWidth || size[1] !== photo.naturalHeight);
+        if (replaced && resized) clearAll();
+        redraw();
+      };
+      if (replaced) result = null;
+      canvas.dataset.drawn = "";
+    }
     if (!shown() || !canvas.dataset.drawn) {
       redraw();
       if (shown()) canvas.dataset.drawn = "1";
     }
   }, 500);
+  const removed = node.onRemoved;
+  node.onRemoved = function (...args) {
+    clearInterval(timer);
+    return removed?.apply(this, args);
+  };
   const connections = node.onConnectionsChange;
   node.onConnectionsChange = function (...args) {
     const r = connections?.apply(this, args);
