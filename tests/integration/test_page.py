@@ -313,20 +313,48 @@ def test_dragging_the_light_sets_its_angles_and_the_prompt_carries_them(
     page.shot("light_behind")
 
 
-def test_choosing_vector_shows_x_y_z_and_the_drag_writes_them(page: Page):
+def choose(page: Page, node_id: int, widget: str, value: str) -> None:
+    """Pick a combo value as a user does: click the widget, click the menu entry."""
+    page.page.mouse.click(*page.widget_point(node_id, widget))
+    page.page.locator(".litemenu-entry", has_text=value).first.click()
+
+
+def sphere_centre(page: Page) -> tuple[float, float, float]:
+    sphere = page.box(".relight-light-widget canvas")
+    radius = sphere["width"] / 4  # the front disk; the ring around it is behind
+    return sphere["x"] + sphere["width"] / 2, sphere["y"] + sphere["height"] / 2, radius
+
+
+def test_choosing_vector_keeps_the_light_shows_x_y_z_and_the_drag_writes_them(page: Page):
     page.open_template(TITLE_A)
     light = page.node_id("LightDirectionEncode")
-    screen = page.widget_point(light, "direction_from")
-    page.page.mouse.click(*screen)
-    page.page.locator(".litemenu-entry", has_text="vector").first.click()
+    before = page.widget_values(light)  # azimuth 135, elevation 45
+    choose(page, light, "direction_from", "vector")
     assert sorted(page.hidden_widgets(light)) == ["azimuth", "elevation"]
-    sphere = page.box(".relight-light-widget canvas")
-    cx, cy = sphere["x"] + sphere["width"] / 2, sphere["y"] + sphere["height"] / 2
-    radius = sphere["width"] / 4
+    kept = page.widget_values(light)
+    az, el = np.radians(before["azimuth"]), np.radians(before["elevation"])
+    expected = [np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)]
+    assert np.allclose([kept["x"], kept["y"], kept["z"]], expected, atol=0.01)
+    cx, cy, radius = sphere_centre(page)
     page.drag([(cx, cy), (cx, cy + 0.6 * radius)])  # down: light from below, in front
     values = page.widget_values(light)
     assert abs(values["x"]) < 0.06 and abs(values["y"] + 0.6) < 0.06 and values["z"] > 0.7
     page.shot("light_vector")
+
+
+def test_dragging_from_a_preset_lands_where_released(page: Page):
+    page.open_template(TITLE_A)
+    light = page.node_id("LightDirectionEncode")
+    choose(page, light, "direction_from", "left")
+    assert sorted(page.hidden_widgets(light)) == ["azimuth", "elevation", "x", "y", "z"]
+    cx, cy, radius = sphere_centre(page)
+    page.drag([(cx - 0.9 * radius, cy), (cx + 0.4 * radius, cy - 0.4 * radius)])
+    values = page.widget_values(light)
+    assert values["direction_from"] == "angles"
+    assert sorted(page.hidden_widgets(light)) == ["x", "y", "z"]  # shown again on release
+    assert abs(values["azimuth"] - 45) < 6  # up and to the right, in front
+    assert abs(values["elevation"] - np.degrees(np.arcsin(np.sqrt(1 - 2 * 0.4**2)))) < 6
+    page.shot("light_from_preset")
 
 
 def mask_editor_canvas(page: Page) -> dict:
