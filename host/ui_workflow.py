@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-COLUMN_WIDTH = 380
-NODE_WIDTH = 340
+COLUMN_WIDTH = 330
+NODE_WIDTH = 300
 ROW_GAP = 50
 TITLE_HEIGHT = 30
 ROW_HEIGHT = 24  # a socket or widget row, as the frontend draws them
@@ -24,8 +24,8 @@ EXTRA_HEIGHT = {
     "LightDirectionEncode": 240,
     "SelectByClicks": 300,
 }
-PREVIEW_TYPES = {"PreviewImage", "SaveImage"}  # placed under the node they show
-NOTE_CHARS_PER_LINE = 48
+PREVIEW_TYPES = {"PreviewImage"}  # placed under the node they show (see anchors)
+NOTE_CHARS_PER_LINE = 42
 NOTE_LINE_HEIGHT = 20
 
 
@@ -189,41 +189,53 @@ def model_metadata(values: list) -> list[dict]:
     ]
 
 
-def columns(api: dict) -> dict[str, int]:
-    """Each node's column: as late as its consumers allow (a loader sits just before the node
-    that uses it, not at the far left), and a preview under the node it shows."""
-    depths = node_depths(api)
+def consumers_of(api: dict) -> dict[str, list[str]]:
     consumers: dict[str, list[str]] = {node_id: [] for node_id in api}
     for node_id, node in api.items():
         for value in node["inputs"].values():
             if is_link(value):
                 consumers[value[0]].append(node_id)
+    return consumers
+
+
+def anchors(api: dict) -> dict[str, str]:
+    """The node each preview is stacked under: the node it shows, or that node's Save when it
+    has one (the result's previews sit with the result, in a column of their own)."""
+    consumers = consumers_of(api)
+    placed = {}
+    for node_id, node in api.items():
+        if node["class_type"] in PREVIEW_TYPES:
+            source = next(v[0] for v in node["inputs"].values() if is_link(v))
+            saves = [c for c in consumers[source] if api[c]["class_type"] == "SaveImage"]
+            placed[node_id] = saves[0] if saves else source
+    return placed
+
+
+def columns(api: dict) -> dict[str, int]:
+    """Each node's column: as late as its consumers allow (a loader sits just before the node
+    that uses it, not at the far left), and a preview under the node it is anchored to."""
+    depths = node_depths(api)
+    consumers = consumers_of(api)
     column: dict[str, int] = {}
     for node_id in sorted(api, key=lambda n: -depths[n]):
         if api[node_id]["class_type"] in PREVIEW_TYPES:
             continue
         users = [c for c in consumers[node_id] if api[c]["class_type"] not in PREVIEW_TYPES]
         column[node_id] = min(column[c] for c in users) - 1 if users else depths[node_id]
-    for node_id, node in api.items():
-        if node["class_type"] in PREVIEW_TYPES:
-            source = next(v[0] for v in node["inputs"].values() if is_link(v))
-            column[node_id] = column[source]
+    for preview, anchor in anchors(api).items():
+        column[preview] = column[anchor]
     return column
 
 
 def stacking_order(api: dict) -> list[str]:
-    """API order, each preview right under the node it shows."""
+    """API order, each preview right under its anchor."""
+    placed = anchors(api)
     order = []
     for node_id, node in api.items():
         if node["class_type"] in PREVIEW_TYPES:
             continue
         order.append(node_id)
-        order += [
-            p
-            for p, other in api.items()
-            if other["class_type"] in PREVIEW_TYPES
-            and any(is_link(v) and v[0] == node_id for v in other["inputs"].values())
-        ]
+        order += [p for p, anchor in placed.items() if anchor == node_id]
     return order
 
 
