@@ -41,7 +41,10 @@ class Clicks:
         """The clicks in pixels of an image this size (the page may click on a preview)."""
         if self.size is None:
             return self
-        sx, sy = width / self.size[0], height / self.size[1]
+        return self.scaled(width / self.size[0], height / self.size[1])
+
+    def scaled(self, sx: float, sy: float) -> Clicks:
+        """The clicks with x scaled by sx and y by sy (in pixels: no `size` left)."""
         box = (
             (self.box[0] * sx, self.box[1] * sy, self.box[2] * sx, self.box[3] * sy)
             if self.box
@@ -162,20 +165,13 @@ def select(image: np.ndarray, clicks: Clicks, rough: np.ndarray | None = None) -
     rough_small = None
     if has_rough:
         rough_small = cv2.resize(rough.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    selected = replay(pixels, _scaled(clicks, scale), rough_small)
+    selected = replay(pixels, clicks.scaled(scale, scale), rough_small)
     if scale < 1.0:
         up = cv2.resize(
             selected.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
         )
         return (up > 0.5).astype(np.float32)
     return selected.astype(np.float32)
-
-
-def _scaled(clicks: Clicks, scale: float) -> Clicks:
-    return Clicks(
-        [(x * scale, y * scale, inside) for x, y, inside in clicks.points],
-        tuple(v * scale for v in clicks.box) if clicks.box else None,
-    )
 
 
 def replay(pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None) -> np.ndarray:
@@ -186,10 +182,10 @@ def replay(pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None) -> np.n
     if clicks.box or rough is not None:
         first = 0
     trimap = seed_trimap(pixels.shape[:2], clicks.first(first), rough)
-    selected = keep_clicked_parts(run_grabcut(pixels, trimap), clicks.first(first), rough)
+    selected = keep_clicked_parts(run_grabcut(pixels, trimap), clicks.first(first))
     for count in range(first + 1, len(clicks.points) + 1):
         trimap = correction_trimap(selected, clicks.first(count))
-        selected = keep_clicked_parts(run_grabcut(pixels, trimap), clicks.first(count), rough)
+        selected = keep_clicked_parts(run_grabcut(pixels, trimap), clicks.first(count))
     return selected
 
 
@@ -236,13 +232,18 @@ def seed_trimap(shape: tuple[int, int], clicks: Clicks, rough: np.ndarray | None
     if outlined:  # a box or a rough outline: what is outside it is background
         trimap[~possible] = cv2.GC_BGD
     elif not possible[[0, -1], :].any() and not possible[:, [0, -1]].any():
-        trimap[[0, -1], :] = cv2.GC_BGD
-        trimap[:, [0, -1]] = cv2.GC_BGD
+        _border_is_background(trimap)
     _mark_clicks(trimap, clicks)
     if not (trimap == cv2.GC_PR_BGD).any() and not (trimap == cv2.GC_BGD).any():
-        trimap[[0, -1], :] = cv2.GC_BGD  # GrabCut needs some background to model
-        trimap[:, [0, -1]] = cv2.GC_BGD
+        _border_is_background(trimap)  # GrabCut needs some background to model
     return trimap
+
+
+def _border_is_background(trimap: np.ndarray) -> None:
+    import cv2
+
+    trimap[[0, -1], :] = cv2.GC_BGD
+    trimap[:, [0, -1]] = cv2.GC_BGD
 
 
 def run_grabcut(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -261,11 +262,9 @@ def run_grabcut(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
-def keep_clicked_parts(
-    selected: np.ndarray, clicks: Clicks, rough: np.ndarray | None
-) -> np.ndarray:
-    """Only the connected parts holding an inside click (or overlapping the box / rough mask
-    when there are no inside clicks), with their small holes filled."""
+def keep_clicked_parts(selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """Only the connected parts holding an inside click (every part when there is none: a box
+    or rough mask already bounds them), with their small holes filled."""
     import cv2
 
     count, labels = cv2.connectedComponents(selected.astype(np.uint8), connectivity=8)
