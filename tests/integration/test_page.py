@@ -120,30 +120,8 @@ class Page:
             node_id,
         )
 
-    def client_point(self, node_id: int, fx: float, fy: float) -> tuple[float, float]:
-        """Where on screen a point of a node (fractions of its size) is drawn."""
-        return tuple(
-            self.evaluate(
-                """([id, fx, fy]) => {
-                  const app = window.app, n = app.graph.getNodeById(id);
-                  const rect = app.canvas.canvas.getBoundingClientRect();
-                  const scale = window.devicePixelRatio || 1;
-                  const p = app.canvas.ds.convertOffsetToCanvas(
-                    [n.pos[0] + n.size[0] * fx, n.pos[1] + n.size[1] * fy]);
-                  return [rect.left + p[0] / scale, rect.top + p[1] / scale];
-                }""",
-                [node_id, fx, fy],
-            )
-        )
-
-    def widget_point(self, node_id: int, name: str) -> tuple[float, float]:
-        """Where on screen a canvas-drawn widget of a node is (its middle)."""
-        x, y = self.evaluate(
-            """([id, name]) => { const n = window.app.graph.getNodeById(id);
-                 const w = n.widgets.find(w => w.name === name);
-                 return [n.pos[0] + n.size[0] / 2, n.pos[1] + w.y + 10]; }""",
-            [node_id, name],
-        )
+    def screen_point(self, x: float, y: float) -> tuple[float, float]:
+        """Where on screen a point of the graph (its own coordinates) is drawn."""
         return tuple(
             self.evaluate(
                 """([x, y]) => { const app = window.app;
@@ -154,6 +132,24 @@ class Page:
                 [x, y],
             )
         )
+
+    def client_point(self, node_id: int, fx: float, fy: float) -> tuple[float, float]:
+        """Where on screen a point of a node (fractions of its size) is drawn."""
+        pos, size = self.evaluate(
+            "id => { const n = window.app.graph.getNodeById(id); return [n.pos, n.size]; }",
+            node_id,
+        )
+        return self.screen_point(pos[0] + size[0] * fx, pos[1] + size[1] * fy)
+
+    def widget_point(self, node_id: int, name: str) -> tuple[float, float]:
+        """Where on screen a canvas-drawn widget of a node is (its middle)."""
+        x, y = self.evaluate(
+            """([id, name]) => { const n = window.app.graph.getNodeById(id);
+                 const w = n.widgets.find(w => w.name === name);
+                 return [n.pos[0] + n.size[0] / 2, n.pos[1] + w.y + 10]; }""",
+            [node_id, name],
+        )
+        return self.screen_point(x, y)
 
     def box(self, selector: str) -> dict:
         element = self.page.locator(selector).first

@@ -547,12 +547,8 @@ function addSelectWidget(node) {
         redraw();
       };
       if (replaced) result = null;
-      canvas.dataset.drawn = "";
     }
-    if (!shown() || !canvas.dataset.drawn) {
-      redraw();
-      if (shown()) canvas.dataset.drawn = "1";
-    }
+    if (shown() !== drawn) redraw(); // a picture arrived or changed since the last draw
   }, 500);
   const removed = node.onRemoved;
   node.onRemoved = function (...args) {
@@ -562,8 +558,7 @@ function addSelectWidget(node) {
   const connections = node.onConnectionsChange;
   node.onConnectionsChange = function (...args) {
     const r = connections?.apply(this, args);
-    result = null;
-    canvas.dataset.drawn = "";
+    result = null; // the next tick draws whatever is connected now
     return r;
   };
 }
