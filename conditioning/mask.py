@@ -9,8 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import require_photo
+
 # Largest radius handed to one max-pool pass; bigger radii are done in several passes.
 _MAX_POOL_RADIUS = 16
+MASK_STEP = 1.0 / 255.0  # an 8-bit mask file is exact to this
 
 
 def as_mask_batch(mask: Tensor) -> Tensor:
@@ -24,6 +27,14 @@ def as_mask_batch(mask: Tensor) -> Tensor:
             f"mask: expected shape [H, W], [B, H, W] or [B, 1, H, W], got {list(mask.shape)}"
         )
     return mask if mask.is_floating_point() else mask.float()
+
+
+def snap_mask_ends(mask: Tensor) -> Tensor:
+    """Values within one 8-bit step of 0 or 1 become exactly 0 or 1. A mask that went through
+    8 bits is exact only to 1/255: newer ComfyUI's LoadImageMask gives white as 254/255, which
+    would leak 0.4 % of the original into every filled pixel and cost the bit-exact outside."""
+    mask = torch.where(mask >= 1.0 - MASK_STEP, torch.ones_like(mask), mask)
+    return torch.where(mask <= MASK_STEP, torch.zeros_like(mask), mask)
 
 
 def resize_mask(mask: Tensor, height: int, width: int) -> Tensor:
@@ -163,14 +174,12 @@ def grow_and_feather(mask: Tensor, grow: int, feather: int) -> Tensor:
 
 def prepare_masked_image(image: Tensor, mask: Tensor, grow: int, feather: int) -> MaskedImage:
     """Fit the mask to the image (size, batch), then grow and feather it."""
-    if image.ndim != 4 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"image: expected shape [B, H, W, 3] or RGBA, got {list(image.shape)}")
+    require_photo(image, mask)
     if feather < 0:
         raise ValueError(f"feather: expected pixels >= 0, got {feather}")
     image = image[..., :3]
     batch, height, width = image.shape[:3]
     mask = as_mask_batch(mask).to(device=image.device, dtype=image.dtype)
-    if float(mask.amin()) < 0.0 or float(mask.amax()) > 1.0:
-        mask = mask.clamp(0.0, 1.0)
+    mask = snap_mask_ends(mask.clamp(0.0, 1.0))
     mask = grow_and_feather(resize_mask(mask, height, width), grow, feather)
     return MaskedImage(image=image, mask=match_batch(mask, batch, "mask"))

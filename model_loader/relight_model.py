@@ -27,6 +27,7 @@ from .relight_format import (
     load_tensors,
     network_kwargs,
     read_config,
+    require_finite_weights,
 )
 
 MODEL_OPTIONS_KEY = "relight_inpaint"
@@ -161,7 +162,9 @@ def load_relight_model(path: str | os.PathLike, where: str = "model_name"):
     config = read_config(path, where)
     if config is None:
         return None
-    patcher = build_model_patcher(config, load_tensors(path, where), where)
+    state_dict = load_tensors(path, where)
+    require_finite_weights(state_dict, where)
+    patcher = build_model_patcher(config, state_dict, where)
     return patcher, pixel_space_vae()
 
 

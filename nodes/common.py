@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import folder_paths
@@ -40,6 +42,53 @@ def model_file_path(name: str) -> str:
         if path is not None:
             return path
     raise ValueError(f"model_name: {name!r} is not in the relight or diffusion_models folders")
+
+
+def widget_problem(node_class, values: Mapping[str, object]) -> str | None:
+    """What is wrong with the first widget value in `values` (None: all fine), by the node's
+    own schema. ComfyUI 0.3.75 lets two kinds through at queue time: a dropdown value that is
+    not among its options (V3 combos are typed "COMBO", and that host checks only list-typed
+    ones; the sampler then swaps in euler) and a NaN or infinite float (it passes min/max). Its
+    own min/max check is off for every input named in a node's validate_inputs, so that is done
+    here too. None as a value means linked: checked again when the node runs."""
+    types = node_class.INPUT_TYPES()
+    specs = {**types.get("required", {}), **types.get("optional", {})}
+    for name, value in values.items():
+        if name not in specs or value is None:
+            continue
+        kind, options = specs[name][0], (tuple(specs[name]) + ({},))[1]
+        if kind == "COMBO" or isinstance(kind, list):
+            choices = kind if isinstance(kind, list) else options.get("options", [])
+            if not isinstance(value, str | int | float) or value not in choices:
+                return f"{name}: {value!r} is not one of {', '.join(map(str, choices))}"
+        elif kind in ("FLOAT", "INT"):
+            problem = number_problem(name, value, options)
+            if problem:
+                return problem
+    return None
+
+
+def number_problem(name: str, value: object, options: Mapping[str, object]) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name}: expected a number, got {value!r}"
+    if not math.isfinite(value):
+        return f"{name}: expected a finite number, got {value}"
+    low, high = options.get("min"), options.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"{name}: {value} is outside {low}..{high}"
+    return None
+
+
+def check_widgets(node_class, **values: object) -> bool | str:
+    """For a node's validate_inputs: True, or the message ComfyUI shows as the prompt error."""
+    return widget_problem(node_class, values) or True
+
+
+def refuse_bad_widgets(node_class, **values: object) -> None:
+    """For a node's execute: the same check on values that arrived through links."""
+    problem = widget_problem(node_class, values)
+    if problem:
+        raise ValueError(problem)
 
 
 def say_on_node(node_class, warnings: list[str]) -> None:

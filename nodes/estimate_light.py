@@ -7,12 +7,13 @@ import logging
 import torch
 from comfy_api.v0_0_2 import io
 
+from ..conditioning.checks import require_photo
 from ..conditioning.light import Light
 from ..conditioning.light_estimate import LightEstimate, estimate_light, estimate_scene_light
 from ..conditioning.mask import resize_mask
 from ..conditioning.normals import depth_plane, flat_normals, subject_normals
 from ..conditioning.shading import light_preview
-from .common import CATEGORY
+from .common import CATEGORY, check_widgets, refuse_bad_widgets
 from .common import Light as LightType
 from .geometry_inputs import geometry_inputs, image_batch
 
@@ -75,6 +76,10 @@ class EstimateLight(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, region=None, normal_convention=None) -> bool | str:
+        return check_widgets(cls, region=region, normal_convention=normal_convention)
+
+    @classmethod
     def execute(
         cls,
         image: torch.Tensor,
@@ -84,8 +89,8 @@ class EstimateLight(io.ComfyNode):
         depth_map: torch.Tensor | None = None,
         normal_convention: str = "y_up",
     ) -> io.NodeOutput:
-        if region not in REGIONS:
-            raise ValueError(f"region: expected one of {REGIONS}, got {region!r}")
+        refuse_bad_widgets(cls, region=region, normal_convention=normal_convention)
+        require_photo(image, mask)
         batch, height, width = image.shape[:3]
         if mask.ndim == 2:
             mask = mask[None]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from comfy_api.v0_0_2 import io
 
+from ..conditioning.checks import require_photo
 from ..conditioning.mask import resize_mask
 from ..conditioning.normals import CONVENTIONS, encode_normal_map, subject_normals
-from .common import CATEGORY
+from .common import CATEGORY, check_widgets, refuse_bad_widgets
 from .geometry_inputs import CONVENTION_TIP, DEPTH_MAP_TIP, image_batch
 
 
@@ -44,6 +45,10 @@ class EstimateNormals(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, normal_convention=None) -> bool | str:
+        return check_widgets(cls, normal_convention=normal_convention)
+
+    @classmethod
     def execute(
         cls,
         image: torch.Tensor,
@@ -51,6 +56,8 @@ class EstimateNormals(io.ComfyNode):
         depth_map: torch.Tensor | None = None,
         normal_convention: str = "y_up",
     ) -> io.NodeOutput:
+        refuse_bad_widgets(cls, normal_convention=normal_convention)
+        require_photo(image, mask)
         batch, height, width = image.shape[:3]
         if mask.ndim == 2:
             mask = mask[None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from comfy_api.v0_0_2 import io
 
+from ..conditioning.checks import require_finite
 from ..conditioning.normals import CONVENTIONS
 
 NORMAL_MAP_TIP = (
@@ -43,6 +44,7 @@ def image_batch(name: str, image: torch.Tensor | None, batch: int) -> torch.Tens
         return None
     if image.ndim != 4 or image.shape[-1] < 3:
         raise ValueError(f"{name}: expected an IMAGE [B,H,W,3], got shape {list(image.shape)}")
+    require_finite(name, image)
     if image.shape[0] not in (1, batch):
         raise ValueError(
             f"{name}: {image.shape[0]} images for a batch of {batch}; give 1 or {batch}"

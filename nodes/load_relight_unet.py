@@ -6,7 +6,7 @@ from comfy_api.v0_0_2 import io
 
 from ..model_loader.errors import WeightFormatError
 from ..model_loader.iclight import apply_iclight, detect_layout, is_iclight
-from ..model_loader.relight_format import load_tensors, read_config
+from ..model_loader.relight_format import load_tensors, read_config, require_finite_weights
 from ..model_loader.relight_model import load_relight_model
 from .common import CATEGORY, model_file_names, model_file_path
 
@@ -69,6 +69,7 @@ class LoadRelightUNet(io.ComfyNode):
         if loaded is not None:
             return io.NodeOutput(*loaded)
         state_dict = load_tensors(path)
+        require_finite_weights(state_dict)
         if not is_iclight(state_dict):
             detect_layout(state_dict)  # raises: neither IC-Light nor the pack's format
             raise WeightFormatError(

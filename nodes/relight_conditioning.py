@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
+from ..conditioning.checks import require_finite
 from ..sampling.relight_sampling import LIGHT_MAPS, Geometry, prepare
-from .common import CATEGORY, Light, MaskCond
+from .common import CATEGORY, Light, MaskCond, check_widgets, refuse_bad_widgets
 from .geometry_inputs import geometry_inputs, image_batch
 
 MODES = ["relight", "fill"]
@@ -104,6 +105,12 @@ class RelightConditioning(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, mode=None, normal_convention=None, light_map=None) -> bool | str:
+        return check_widgets(
+            cls, mode=mode, normal_convention=normal_convention, light_map=light_map
+        )
+
+    @classmethod
     def execute(
         cls,
         model,
@@ -119,6 +126,8 @@ class RelightConditioning(io.ComfyNode):
         normal_convention="y_up",
         light_map="shading",
     ) -> io.NodeOutput:
+        refuse_bad_widgets(cls, mode=mode, normal_convention=normal_convention, light_map=light_map)
+        require_finite("background", background)
         geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
         prepared = prepare(
             model, vae, mask_cond, light, mode, positive, negative, background, geometry

@@ -8,7 +8,7 @@ from comfy_api.v0_0_2 import io
 from ..conditioning.composite import preview_image
 from ..conditioning.normals import depth_plane
 from ..conditioning.shadows import shadow_mask
-from .common import CATEGORY, Light, MaskCond
+from .common import CATEGORY, Light, MaskCond, check_widgets, refuse_bad_widgets
 from .geometry_inputs import image_batch
 
 MODES = ["relight", "fill"]
@@ -96,11 +96,14 @@ class ShadowMask(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, mode=None, depth_relief=None) -> bool | str:
+        return check_widgets(cls, mode=mode, depth_relief=depth_relief)
+
+    @classmethod
     def execute(
         cls, mask_cond, light, mode, depth_map=None, depth_relief=0.0, scene_light=None
     ) -> io.NodeOutput:
-        if mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        refuse_bad_widgets(cls, mode=mode, depth_relief=depth_relief)
         image, subject = mask_cond.image, mask_cond.mask
         depth = image_batch("depth_map", depth_map, mask_cond.batch_size)
         if depth is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import comfy.sample
 import torch
 
+from ..conditioning.checks import require_workable_size
 from ..conditioning.composite import composite, preview_image, resize_image
 from ..conditioning.crop_stitch import Box, crop_map, plan_crops, work_size
 from ..conditioning.light import Light
@@ -33,8 +34,6 @@ ICLIGHT_SIDES = (512, 1024)  # SD1.5's native range for the longer side
 MIN_CROP = 128  # px a side, where the image allows: a model needs some surroundings
 BATCH_PIXELS = 4 * 1024 * 1024  # crops of one size are sampled together up to this many pixels
 PREVIEW_SIDE = 2048  # the shading preview's longer side at most
-MAX_SIDE = 16384  # refused above this before anything is allocated (the crop plan is cheap)
-MAX_MEGAPIXELS = 268.0
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,7 @@ ONE_STEP = Sampling(seed=0, steps=1, cfg=1.0, sampler_name="euler", scheduler="s
 
 
 def check_image_size(height: int, width: int) -> None:
-    megapixels = height * width / 1e6
-    if max(height, width) > MAX_SIDE or megapixels > MAX_MEGAPIXELS:
-        raise ValueError(
-            f"mask_cond: the image is {width}x{height} px ({megapixels:.0f} MP); the limit is "
-            f"{MAX_SIDE} px a side and {MAX_MEGAPIXELS:.0f} MP"
-        )
+    require_workable_size("mask_cond", height, width)
 
 
 def long_side_for(info: dict, box: Box, resolution: int) -> tuple[int, bool]:

@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 
+from relight_inpaint.conditioning.composite import composite
 from relight_inpaint.conditioning.mask import (
     MaskedImage,
     as_mask_batch,
@@ -237,3 +238,19 @@ def test_grow_and_feather_around_the_mask_equals_the_whole_image_version():
         whole = feather_mask(grow_mask(mask, grow), feather)
         assert torch.allclose(grow_and_feather(mask, grow, feather), whole, atol=1e-6)
     assert torch.equal(grow_and_feather(torch.zeros(1, 50, 50), 4, 4), torch.zeros(1, 50, 50))
+
+
+def test_white_and_black_of_an_8_bit_mask_count_as_exactly_1_and_0():
+    """Newer ComfyUI's LoadImageMask gives white as 254/255: still 'generated here, exactly'."""
+    mask = torch.zeros(1, 8, 8)
+    mask[:, 2:6, 2:6] = 254 / 255
+    mask[:, 0, 0] = 1 / 255
+    mask[:, 7, 7] = 128 / 255
+    masked = prepare_masked_image(torch.rand(1, 8, 8, 3), mask, 0, 0)
+    assert masked.mask[0, 2:6, 2:6].eq(1.0).all()
+    assert masked.mask[0, 0, 0] == 0.0
+    assert masked.mask[0, 7, 7] == pytest.approx(128 / 255)
+    original, generated = torch.rand(1, 8, 8, 3), torch.rand(1, 8, 8, 3)
+    result = composite(original, generated, masked.mask)
+    assert torch.equal(result[0, 2:6, 2:6], generated[0, 2:6, 2:6])
+    assert torch.equal(result[0, 0, 0], original[0, 0, 0])

@@ -20,6 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
+from relight_inpaint.host import comfy_server as comfy_server_module
 from relight_inpaint.host.comfy_server import (
     PromptError,
     PromptInterrupted,
@@ -37,7 +38,7 @@ from relight_inpaint.host.workflow import build_prompt, load_workflow, node_inpu
 TEST_UPLOADS = "relight_tests"  # input subfolder (conftest removes it): not in LoadImage's list
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+VENV_PYTHON = comfy_server_module.VENV_PYTHON
 PACK_NODES = (
     "LoadRelightUNet",
     "LightDirectionEncode",

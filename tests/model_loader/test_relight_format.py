@@ -130,7 +130,7 @@ def test_a_regressor_config_round_trips_without_a_timestep_size(tmp_path):
     [
         (lambda c: c.update(prediction="flow"), "relight_regressor_v1 answers x0 only"),
         (lambda c: c["unet"].pop("num_blocks"), "unet lacks num_blocks"),
-        (lambda c: c["unet"].update(stem=0), "unet.stem must be a positive integer"),
+        (lambda c: c["unet"].update(stem=0), "unet.stem must be an integer in 1..16"),
     ],
 )
 def test_an_inconsistent_regressor_config_is_refused(change, message):
@@ -160,3 +160,68 @@ def test_shipped_files_record_the_conditioning_they_were_trained_for():
     assert default.shaded and "shading_map" in default.concat
     assert not previous.shaded
     assert previous.concat == ("masked_image", "mask", "light_map", "mode")
+
+
+def write_with_config(path, raw_config: dict, tensors: dict | None = None):
+    """A file whose metadata says `raw_config`, whatever its tensors (as a hostile file would)."""
+    tensors = tensors or {"x": torch.zeros(1)}
+    safetensors.torch.save_file(tensors, str(path), metadata={CONFIG_KEY: json.dumps(raw_config)})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("num_blocks", 20000),
+        ("base_channels", 1_000_000),
+        ("stem", 4096),
+        ("time_dim", 10**9),
+        ("num_blocks", True),
+        ("channel_mult", [1] * 50),
+        ("channel_mult", [1, 1000]),
+        ("channel_mult", "12"),
+    ],
+)
+def test_an_architecture_out_of_bounds_is_refused_from_the_header(tmp_path, config, key, value):
+    """Refused from the metadata alone: nothing is built or allocated (num_blocks 20000 took
+    108 s and 7.5 GB before this check existed)."""
+    raw = json.loads(config.to_json())
+    raw["unet"][key] = value
+    path = write_with_config(tmp_path / "m.safetensors", raw)
+    with pytest.raises(WeightFormatError, match=f"^model_name: .*unet.{key} must "):
+        read_config(path)
+
+
+def test_a_config_within_bounds_but_too_large_is_refused_by_its_estimated_size(tmp_path, config):
+    raw = json.loads(config.to_json())
+    raw["unet"].update(base_channels=1024, num_blocks=16, channel_mult=[16] * 6)
+    path = write_with_config(tmp_path / "m.safetensors", raw)
+    with pytest.raises(WeightFormatError, match="parameters; the limit is"):
+        read_config(path)
+
+
+def test_tensors_that_do_not_fit_the_config_are_refused_from_the_header(tmp_path, config):
+    raw = json.loads(config.to_json())
+    path = write_with_config(tmp_path / "m.safetensors", raw, {"conv_in.weight": torch.zeros(2)})
+    with pytest.raises(WeightFormatError, match="^model_name: weights do not match the config"):
+        read_config(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("modes", 5),
+        ("concat", [1, 2]),
+        ("architecture", ["relight_unet_v1"]),
+        ("prediction", {"x": 1}),
+        ("sampling", {"shift": float("nan")}),
+        ("light_range", {"intensity": ["a", "b"]}),
+        ("light_range", {"intensity": [float("nan"), 1.0]}),
+        ("unet", [1, 2]),
+    ],
+)
+def test_a_config_of_the_wrong_types_gets_a_format_error_naming_the_key(config, key, value):
+    raw = json.loads(config.to_json())
+    raw[key] = value
+    with pytest.raises(WeightFormatError, match=f"^model_name: .*{key}"):
+        config_from_json(json.dumps(raw))

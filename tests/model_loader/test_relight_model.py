@@ -3,9 +3,16 @@
 import comfy.model_management
 import pytest
 import torch
-from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_config, tiny_relight_model
+from relight_testing.tiny_models import (
+    REGRESSOR_OPTIONS,
+    tiny_config,
+    tiny_relight_model,
+    tiny_state_dict,
+)
 
-from relight_inpaint.model_loader.relight_format import build_network
+from relight_inpaint.model_loader.errors import WeightFormatError
+from relight_inpaint.model_loader.relight_format import build_network, save_relight_model
+from relight_inpaint.model_loader.relight_model import load_relight_model
 from relight_inpaint.model_loader.relight_net import RelightRegressor, RelightUNet
 
 
@@ -89,3 +96,15 @@ def test_the_regressor_starts_from_the_conditioning_image(stem):
     torch.nn.init.zeros_(network.conv_out.bias)
     x = torch.randn(2, 17, 8, 8)
     assert torch.allclose(network.denoise(x, torch.tensor([1000.0, 3.0])), x[:, 3:6], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_file_with_non_finite_weights_is_refused_naming_the_model(tmp_path, bad):
+    config = tiny_config()
+    state_dict = tiny_state_dict(config)
+    first = next(iter(state_dict))
+    state_dict[first].view(-1)[0] = bad
+    path = tmp_path / "nan.safetensors"
+    save_relight_model(path, state_dict, config)
+    with pytest.raises(WeightFormatError, match=f"^model_name: 1 weight tensors .*{first}"):
+        load_relight_model(path)

@@ -27,7 +27,7 @@ def encode(**changes):
         ({"azimuth": 90.0}, (0, 1, 0)),
         ({"azimuth": 180.0}, (-1, 0, 0)),
         ({"elevation": 90.0}, (0, 0, 1)),
-        ({"direction_from": "vector", "x": 0.0, "y": -2.0, "z": 0.0}, (0, -1, 0)),
+        ({"direction_from": "vector", "x": 0.0, "y": -0.5, "z": 0.0}, (0, -1, 0)),
         ({"direction_from": "left"}, (-1, 0, 0)),
         ({"direction_from": "top"}, (0, 1, 0)),
     ],
