@@ -364,7 +364,7 @@ def render(url: str, prompt_options: dict, inputs: Inputs, on_progress: Callable
         for key, (data, name) in inputs.maps.items()
     }
     prompt = build_prompt(prompt_options, image_name, mask_name, maps=maps)
-    prompt_id = uuid.uuid4().hex
+    prompt_id = comfy.new_id()
     try:
         entry = comfy.run_prompt(url, prompt, on_progress, prompt_id=prompt_id)
     except KeyboardInterrupt:

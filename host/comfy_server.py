@@ -256,11 +256,17 @@ def upload_image_bytes(url: str, data: bytes, name: str, subfolder: str = "") ->
     return f"{subfolder}/{stored['name']}" if subfolder else stored["name"]
 
 
+def new_id() -> str:
+    """A prompt or client id in the canonical hyphenated UUID form: newer ComfyUI (0.33)
+    refuses a prompt_id in any other form, e.g. uuid4().hex."""
+    return str(uuid.uuid4())
+
+
 def queue_prompt(
     url: str, prompt: dict, client_id: str | None = None, prompt_id: str | None = None
 ) -> str:
     """Queue an API-format workflow; raises PromptError naming node, input and reason."""
-    payload = {"prompt": prompt, "client_id": client_id or uuid.uuid4().hex}
+    payload = {"prompt": prompt, "client_id": client_id or new_id()}
     if prompt_id:
         payload["prompt_id"] = prompt_id
     response = _session().post(f"{url}/prompt", json=payload, timeout=HTTP_TIMEOUT_S)
@@ -358,8 +364,8 @@ def run_prompt(
     The websocket is opened before the prompt is queued, so even the first steps of a short
     prompt are reported. Choosing `prompt_id` lets a caller interrupt it from another thread.
     """
-    client_id = uuid.uuid4().hex
-    prompt_id = prompt_id or uuid.uuid4().hex
+    client_id = new_id()
+    prompt_id = prompt_id or new_id()
 
     def submit() -> None:
         queue_prompt(url, prompt, client_id, prompt_id)

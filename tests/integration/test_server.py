@@ -12,7 +12,6 @@ import os
 import random
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +180,7 @@ def test_invalid_prompt_error_names_node_and_input(server_url: str) -> None:
 
 
 def test_interrupt_stops_a_running_stock_prompt(server_url: str, photo_path: Path) -> None:
-    client_id = uuid.uuid4().hex
+    client_id = comfy_server_module.new_id()
     prompt_id = queue_prompt(server_url, slow_stock_prompt(), client_id)
     wait_until_running(server_url, prompt_id)
     time.sleep(0.2)  # ComfyUI clears the interrupt flag as a prompt starts
@@ -236,7 +235,7 @@ def test_relight_workflow_keeps_pixels_outside_the_mask(
 @needs_pack_nodes
 def test_interrupt_stops_a_long_relight(server_url: str, photo_path: Path, mask_path: Path) -> None:
     prompt = relight_prompt(server_url, photo_path, mask_path, steps=2000, seed=12)
-    client_id = uuid.uuid4().hex
+    client_id = comfy_server_module.new_id()
     prompt_id = queue_prompt(server_url, prompt, client_id)
     interrupted_at: list[float] = []
 
