@@ -54,9 +54,12 @@ def test_fill_is_only_upscaled():
     assert torch.equal(out, resize_image(small, 256, 256))
 
 
-def tiny_compact_upscaler(scale=2, features=8):
-    """A random Real-ESRGAN Compact, as ComfyUI's Load Upscale Model would give it (spandrel)."""
-    from spandrel import ModelLoader
+def tiny_compact_upscaler(tmp_path, scale=2, features=8):
+    """A random Real-ESRGAN Compact file, loaded by the host's own Load Upscale Model (what it
+    returns differs between ComfyUI releases: 0.33 adds a model patcher)."""
+    import folder_paths
+    import safetensors.torch
+    from comfy_extras.nodes_upscale_model import UpscaleModelLoader
 
     g = torch.Generator().manual_seed(0)
     state, i = {}, 0
@@ -67,13 +70,15 @@ def tiny_compact_upscaler(scale=2, features=8):
         i += 2
     state[f"body.{i}.weight"] = torch.randn(3 * scale * scale, features, 3, 3, generator=g) * 0.05
     state[f"body.{i}.bias"] = torch.zeros(3 * scale * scale)
-    return ModelLoader().load_from_state_dict(state)
+    safetensors.torch.save_file(state, str(tmp_path / "tiny_compact.safetensors"))
+    folder_paths.add_model_folder_path("upscale_models", str(tmp_path))
+    return UpscaleModelLoader.execute("tiny_compact.safetensors").result[0]
 
 
-def test_a_users_upscale_model_runs_through_comfyuis_upscale_path():
+def test_a_users_upscale_model_runs_through_comfyuis_upscale_path(tmp_path):
     from relight_inpaint.conditioning.upscale import upscale_with_model
 
-    model = tiny_compact_upscaler()
+    model = tiny_compact_upscaler(tmp_path)
     small = torch.rand(1, 40, 50, 3)
     upscaled = upscale_with_model(model, small)
     assert upscaled.shape == (1, 80, 100, 3)
