@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_PHOTO = REPO / "assets" / "relight_demo_photo.png"
 DEMO_MASK = REPO / "assets" / "relight_demo_mask.png"
 DEMO_OUT = REPO / "out" / "relight_demo.png"
+OUTSIDE_OK = "allow-outside-out-dir"
 CALLER_CWD_ENV = "RELIGHT_CALLER_CWD"
 IMAGE_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 POSITIONAL_ARGUMENTS = {"manifest"}
@@ -157,6 +158,11 @@ def add_batch_command(commands: argparse._SubParsersAction) -> None:
     )
     batch.add_argument("manifest", help="manifest file (.jsonl)")
     batch.add_argument("--out-dir", required=True, help="folder for the outputs")
+    batch.add_argument(
+        f"--{OUTSIDE_OK}",
+        action="store_true",
+        help="let a manifest's out name files outside --out-dir (refused by default)",
+    )
     add_server_option(batch)
     batch.set_defaults(handler=command_batch)
 
@@ -313,18 +319,34 @@ def check_out_path(option: str, path: Path) -> Path:
         raise OptionError(option, f"must be a .png file (got {path})")
     if path.is_dir():
         raise OptionError(option, f"is a folder: {path}")
+    check_output_folder(option, path.parent)
     return path
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def check_output_folder(option: str, folder: Path) -> None:
+    """Checked before anything is rendered, not found after: the folder, or where it does not
+    exist yet the nearest folder above it (it is made there), must be a folder we can write."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OptionError(option, f"cannot make a folder under {existing}: it is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(option, f"cannot write into {existing}: permission denied")
+
+
+def write_atomically(option: str, path: Path, data: bytes) -> None:
     """Write via a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(data)
         os.replace(partial, path)
+    except OSError as error:
+        raise OptionError(option, f"cannot write {path}: {error.strerror or error}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 # --- talking to the server ------------------------------------------------------------------
@@ -420,7 +442,7 @@ def run_one(server: str | None, options: dict, inputs: Inputs, out: Path) -> int
     with comfy_url(server) as url:
         with tqdm(total=steps, unit="step", file=sys.stderr, disable=None) as bar:
             png = render(url, options, inputs, step_progress(bar))
-    write_atomically(out, png)
+    write_atomically("out", out, png)
     print(out)
     return 0
 
@@ -430,8 +452,10 @@ def command_batch(args: argparse.Namespace) -> int:
     out_dir = user_path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OptionError("out-dir", f"not a folder: {out_dir}")
+    check_output_folder("out-dir", out_dir)
     lines = read_file("manifest", manifest).decode("utf-8", errors="replace").splitlines()
-    jobs, failures = prepare_batch(lines, manifest.parent, out_dir)
+    outside = OUTSIDE_OK if args.allow_outside_out_dir else None
+    jobs, failures = prepare_batch(lines, manifest.parent, out_dir, outside)
     run_failures = run_batch(args.server, jobs) if jobs else 0
     failures += run_failures
     tqdm.write(f"batch: {len(jobs) - run_failures} written, {failures} failed", file=sys.stderr)
@@ -446,7 +470,7 @@ class BatchJob:
 
 
 def prepare_batch(
-    lines: list[str], manifest_dir: Path, out_dir: Path
+    lines: list[str], manifest_dir: Path, out_dir: Path, outside: str | None = None
 ) -> tuple[list[BatchJob], int]:
     """Parse and check every line; bad ones are reported and counted, the rest returned."""
     jobs: list[BatchJob] = []
@@ -457,7 +481,7 @@ def prepare_batch(
             item = parse_manifest_line(line, line_number, manifest_dir)
             if item is None:
                 continue
-            job = batch_job(item, out_dir, taken)
+            job = batch_job(item, out_dir, taken, outside)
         except ManifestError as error:
             failures += report_failure(str(error))
             continue
@@ -466,10 +490,12 @@ def prepare_batch(
     return jobs, failures
 
 
-def batch_job(item: BatchItem, out_dir: Path, taken: set[Path]) -> BatchJob:
+def batch_job(
+    item: BatchItem, out_dir: Path, taken: set[Path], outside: str | None = None
+) -> BatchJob:
     try:
+        out = check_out_path("out", batch_out_path(item, out_dir, taken, outside))
         inputs = read_inputs(item.image, item.mask, item.maps)
-        out = check_out_path("out", batch_out_path(item, out_dir, taken))
         maps = {key: name for key, (_, name) in inputs.maps.items()}
         build_prompt(item.options, inputs.image_name, inputs.mask_name, maps=maps)
     except OptionError as error:
@@ -477,10 +503,21 @@ def batch_job(item: BatchItem, out_dir: Path, taken: set[Path]) -> BatchJob:
     return BatchJob(item, inputs, out)
 
 
-def batch_out_path(item: BatchItem, out_dir: Path, taken: set[Path]) -> Path:
-    """`out` under the output folder, or <image stem>.png (<stem>_<line>.png if taken)."""
+def batch_out_path(
+    item: BatchItem, out_dir: Path, taken: set[Path], outside: str | None = None
+) -> Path:
+    """`out` under the output folder, or <image stem>.png (<stem>_<line>.png if taken). A
+    manifest is data, often from someone else: its `out` stays inside --out-dir ("../x.png",
+    absolute paths and links out are refused) unless the user opted in with OUTSIDE_OK."""
     if item.out is not None:
-        return out_dir / item.out
+        out = out_dir / item.out
+        if outside != OUTSIDE_OK and not out.resolve().is_relative_to(out_dir.resolve()):
+            raise OptionError(
+                "out",
+                f"{item.out} is outside --out-dir {out_dir}; keep outputs inside it, or pass "
+                f"--{OUTSIDE_OK} to allow this",
+            )
+        return out
     default = out_dir / f"{item.image.stem}.png"
     return (
         default if default not in taken else out_dir / f"{item.image.stem}_{item.line_number}.png"
@@ -510,10 +547,10 @@ def run_batch_job(url: str, job: BatchJob, bar: tqdm) -> int:
 
     try:
         png = render(url, job.item.options, job.inputs, on_progress)
-        write_atomically(job.out, png)
+        write_atomically("out", job.out, png)
     except requests.RequestException:
         raise  # the server is gone: no later item can succeed either
-    except (comfy.PromptError, OSError) as error:
+    except (comfy.PromptError, OptionError, OSError) as error:
         return report_failure(f"line {job.item.line_number}: {error}")
     return 0
 

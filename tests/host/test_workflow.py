@@ -423,7 +423,7 @@ def test_batch_default_outputs_do_not_collide(tmp_path: Path) -> None:
 
 def test_write_atomically_creates_folders_and_leaves_no_partial_file(tmp_path: Path) -> None:
     out = tmp_path / "a" / "b" / "result.png"
-    cli.write_atomically(out, b"png bytes")
+    cli.write_atomically("out", out, b"png bytes")
     assert out.read_bytes() == b"png bytes"
     assert [path.name for path in out.parent.iterdir()] == ["result.png"]
 
@@ -566,3 +566,59 @@ def test_serve_turns_on_the_live_preview_and_scripted_servers_do_not(tmp_path: P
     served = comfy_server.server_command(8188, tmp_path, cpu=True, preview=True)
     assert served[served.index("--preview-method") + 1] == "auto"
     assert "--preview-method" not in comfy_server.server_command(8188, tmp_path, cpu=True)
+
+
+@pytest.mark.parametrize("out", ["../escaped.png", "sub/../../escaped.png", "/tmp/escaped.png"])
+def test_a_manifest_out_outside_out_dir_is_refused_unless_allowed(
+    no_server: None, photo: Path, mask: Path, tmp_path: Path, capsys, out: str
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"image": str(photo), "mask": str(mask), "out": out}) + "\n")
+    status = cli.main(["batch", str(manifest), "--out-dir", str(tmp_path / "outputs")])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert f"line 1: out: {out} is outside --out-dir" in error
+    assert "--allow-outside-out-dir" in error
+    assert not (tmp_path / "escaped.png").exists()
+
+    item = BatchItem(1, photo, mask, Path(out))
+    allowed = cli.batch_out_path(item, tmp_path / "outputs", set(), cli.OUTSIDE_OK)
+    assert allowed == tmp_path / "outputs" / out
+
+
+def test_a_link_inside_out_dir_that_leads_out_of_it_is_refused(tmp_path: Path) -> None:
+    out_dir = tmp_path / "outputs"
+    out_dir.mkdir()
+    (out_dir / "elsewhere").symlink_to(tmp_path)
+    item = BatchItem(1, Path("/p/cat.jpg"), Path("/p/m.png"), Path("elsewhere/x.png"))
+    with pytest.raises(cli.OptionError, match="is outside --out-dir"):
+        cli.batch_out_path(item, out_dir, set())
+
+
+@pytest.mark.parametrize("command", ["run", "batch"])
+def test_an_output_folder_that_cannot_be_made_is_named_before_any_rendering(
+    no_server: None, photo: Path, mask: Path, tmp_path: Path, capsys, command: str
+) -> None:
+    """The no_server fixture fails the test if a server is started: the check comes first."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    if command == "run":
+        args = ["run", "--image", str(photo), "--mask", str(mask)]
+        args += ["--out", str(blocker / "sub" / "x.png")]
+        option = "--out"
+    else:
+        manifest = tmp_path / "m.jsonl"
+        manifest.write_text(json.dumps({"image": str(photo), "mask": str(mask)}) + "\n")
+        args = ["batch", str(manifest), "--out-dir", str(blocker / "sub")]
+        option = "--out-dir"
+    assert cli.main(args) == 2
+    error = capsys.readouterr().err
+    assert f"{option}: cannot make a folder under {blocker}: it is not a folder" in error
+
+
+def test_a_write_that_fails_names_the_option_and_leaves_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(cli.OptionError, match=r"^out: cannot write .*x\.png"):
+        cli.write_atomically("out", blocker / "x.png", b"png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
