@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -294,13 +295,30 @@ def describe_prompt_errors(body: dict, prompt: dict | None = None) -> str:
             "class_type", "?"
         )
         for error in node_error.get("errors", []):
-            lines.append(f"node {node_id} ({class_type}){_input_part(error)}: {_reason(error)}")
+            own = _own_message(error)
+            line = f"{_input_part(error)}: {_reason(error)}" if own is None else f": {own}"
+            lines.append(f"node {node_id} ({class_type}){line}")
+    lines = list(dict.fromkeys(lines))
     if not lines:
         error = body.get("error") or {}
         if isinstance(error, str):
             return error
         return _reason(error) or "ComfyUI rejected the prompt"
     return "\n".join(lines)
+
+
+def _own_message(error: dict) -> str | None:
+    """A pack node's validate_inputs message ("input: reason"), without the prefix ComfyUI
+    adds once per input the check was given (the same message for each)."""
+    if error.get("type") != "custom_validation_failed":
+        return None
+    details = str(error.get("details", ""))
+    input_name = (error.get("extra_info") or {}).get("input_name")
+    prefix = f"{input_name} - "
+    if not input_name or not details.startswith(prefix):
+        return None
+    message = details[len(prefix) :]
+    return message if re.match(r"^\w+: ", message) else None
 
 
 def _input_part(error: dict) -> str:

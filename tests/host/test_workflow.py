@@ -622,3 +622,19 @@ def test_a_write_that_fails_names_the_option_and_leaves_nothing(tmp_path: Path) 
     with pytest.raises(cli.OptionError, match=r"^out: cannot write .*x\.png"):
         cli.write_atomically("out", blocker / "x.png", b"png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_a_pack_check_repeated_for_each_input_is_reported_once() -> None:
+    """ComfyUI files a validate_inputs message once per input the check was given."""
+    message = "sampler_name: 'bogus' is not one of euler, heun"
+    errors = [
+        {
+            "type": "custom_validation_failed",
+            "message": "Custom validation failed for node",
+            "details": f"{name} - {message}",
+            "extra_info": {"input_name": name},
+        }
+        for name in ("mode", "cfg", "sampler_name")
+    ]
+    body = {"node_errors": {"6": {"errors": errors, "class_type": "RelightInpaintSampler"}}}
+    assert comfy_server.describe_prompt_errors(body) == f"node 6 (RelightInpaintSampler): {message}"

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from relight_testing.prompts import TEST_UPLOADS
 
 from relight_inpaint.host.comfy_server import Server, start_server
 
 PHOTO_SIZE = (64, 64)
-TEST_UPLOADS = "relight_tests"  # the input subfolder the tests upload into
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
+from relight_testing.prompts import PACK_NODES, TEST_OUTPUT_PREFIX, TEST_UPLOADS, relight_prompt
 
 from relight_inpaint.host import comfy_server as comfy_server_module
 from relight_inpaint.host.comfy_server import (
@@ -32,34 +33,16 @@ from relight_inpaint.host.comfy_server import (
     upload_image,
     wait_for_prompt,
 )
-from relight_inpaint.host.workflow import build_prompt, load_workflow, node_inputs
-
-TEST_UPLOADS = "relight_tests"  # input subfolder (conftest removes it): not in LoadImage's list
+from relight_inpaint.host.workflow import load_workflow, node_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = comfy_server_module.VENV_PYTHON
-PACK_NODES = (
-    "LoadRelightUNet",
-    "LightDirectionEncode",
-    "MaskConditioning",
-    "RelightInpaintSampler",
-)
-TEST_OUTPUT_PREFIX = "relight_tests/out"
 INTERRUPT_DEADLINE_S = 5.0
 
 needs_pack_nodes = pytest.mark.needs_pack_nodes
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def relight_prompt(url: str, photo: Path, mask: Path, **options: object) -> dict:
-    """The photo workflow on uploaded test files; mask used as is (grow 0, feather 0)."""
-    image_name = upload_image(url, photo, "photo.png", TEST_UPLOADS)
-    mask_name = upload_image(url, mask, "mask.png", TEST_UPLOADS)
-    prompt = build_prompt({"grow": 0, "feather": 0, "steps": 2, **options}, image_name, mask_name)
-    node_inputs(prompt, "SaveImage")["filename_prefix"] = TEST_OUTPUT_PREFIX
-    return prompt
 
 
 def stock_prompt(image_name: str) -> dict:
