@@ -124,7 +124,7 @@ def normalize_direction(x: float, y: float, z: float) -> Tensor:
     name = "light vector (x, y, z)"
     if not all(math.isfinite(c) for c in (x, y, z)):
         raise ValueError(f"{name}: expected finite numbers, got ({x}, {y}, {z})")
-    norm = math.sqrt(x * x + y * y + z * z)
+    norm = math.hypot(x, y, z)  # x * x overflows to inf for |x| > 1e154
     if norm < _MIN_NORM:
         raise ValueError(f"{name}: x, y, z are all zero; expected a direction")
     return torch.tensor((x / norm, y / norm, z / norm), dtype=torch.float32)

@@ -26,6 +26,8 @@ def as_mask_batch(mask: Tensor) -> Tensor:
         raise ValueError(
             f"mask: expected shape [H, W], [B, H, W] or [B, 1, H, W], got {list(mask.shape)}"
         )
+    if mask.numel() == 0:
+        raise ValueError(f"mask: expected at least 1x1 pixel, got shape {list(mask.shape)}")
     return mask if mask.is_floating_point() else mask.float()
 
 
