@@ -17,7 +17,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .bootstrap import import_pack
 from .comfy_server import fetch_output_images, object_info, run_prompt, start_server, upload_image
-from .ui_workflow import TEMPLATES, api_to_ui, ui_file_name
+from .ui_workflow import (
+    STOCK_NODES,
+    TEMPLATES,
+    api_to_ui,
+    stock_snapshot,
+    ui_file_name,
+    with_stock_snapshot,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
@@ -25,8 +32,20 @@ ASSETS = REPO / "assets"
 THUMBNAIL_SIDE = 512
 
 
+def record_stock_nodes(info: dict) -> Path:
+    workflows = [json.loads(p.read_text()) for p in sorted((WORKFLOWS / "api").glob("*.json"))]
+    pack_nodes = {
+        name
+        for name, entry in info.items()
+        if entry.get("python_module", "").endswith("relight_inpaint")
+    }
+    STOCK_NODES.write_text(json.dumps(stock_snapshot(info, workflows, pack_nodes), indent=1) + "\n")
+    return STOCK_NODES
+
+
 def build_all(info: dict) -> list[Path]:
-    written = []
+    written = [record_stock_nodes(info)]
+    info = with_stock_snapshot(info)
     for stale in WORKFLOWS.glob("*.json"):
         stale.unlink()
     for api_path in sorted((WORKFLOWS / "api").glob("*.json")):

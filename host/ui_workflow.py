@@ -7,7 +7,9 @@ order and socket types are ComfyUI's own: `python -m host.cli workflows`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"}  # COLOR: newer hosts
 COLUMN_WIDTH = 330
@@ -99,6 +101,35 @@ MODEL_SOURCES = {
 
 def ui_file_name(api_name: str) -> str:
     return f"{TEMPLATES[api_name].title}.json" if api_name in TEMPLATES else f"{api_name}.json"
+
+
+STOCK_NODES = Path(__file__).resolve().parent / "stock_nodes.json"
+
+
+def stock_snapshot(object_info: dict, workflows: list[dict], pack_nodes: set[str]) -> dict:
+    """The /object_info entries of the stock nodes the workflows use, as the host that made the
+    UI workflows has them (file lists left out: they are whatever that machine held). Another
+    host's stock changes (0.33: SaveImage gains an output) then do not make them look stale."""
+    used = {n["class_type"] for w in workflows for n in w.values()} - pack_nodes
+    snapshot = {}
+    for class_type in sorted(used):
+        entry = json.loads(json.dumps(object_info[class_type]))
+        for group in entry["input"].values():
+            for spec in group.values():
+                if isinstance(spec, list) and spec and isinstance(spec[0], list):
+                    spec[0] = []
+        snapshot[class_type] = entry
+    return snapshot
+
+
+def with_stock_snapshot(object_info: dict) -> dict:
+    """Live entries for the pack's nodes, the recorded ones for stock nodes."""
+    recorded = json.loads(STOCK_NODES.read_text()) if STOCK_NODES.is_file() else {}
+    return {**object_info, **recorded}
+
+
+def widget_names(info: dict) -> list[str]:
+    return [n for n in ordered_inputs(info) if is_widget(*input_spec(info, n))]
 
 
 def input_spec(info: dict, name: str) -> tuple[object, dict]:

@@ -20,7 +20,14 @@ from relight_inpaint.host.comfy_server import (
     run_prompt,
     upload_image,
 )
-from relight_inpaint.host.ui_workflow import TEMPLATES, api_to_ui, ui_file_name
+from relight_inpaint.host.ui_workflow import (
+    STOCK_NODES,
+    TEMPLATES,
+    api_to_ui,
+    ui_file_name,
+    widget_names,
+    with_stock_snapshot,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "workflows"
@@ -162,9 +169,20 @@ def test_api_workflow_nodes_and_inputs_match_object_info(info: dict, name: str):
 @pytest.mark.parametrize("name", NAMES)
 def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name: str):
     committed = json.loads((WORKFLOWS / ui_file_name(name)).read_text())
-    assert committed == api_to_ui(api_workflow(name), info, TEMPLATES[name]), (
+    converted = api_to_ui(api_workflow(name), with_stock_snapshot(info), TEMPLATES[name])
+    assert committed == converted, (
         "workflows/ is stale: run .venv/bin/python -m host.build_workflows"
     )
+
+
+def test_stock_nodes_keep_the_widgets_the_workflows_were_made_with(info: dict):
+    """The UI workflows are made on the CI host with its stock nodes (host/stock_nodes.json).
+    Any host may change those nodes in ways that do not touch saved workflows (0.33 gives
+    SaveImage an output); what would break them is a stock widget renamed or moved, since
+    widget values are stored by position."""
+    recorded = json.loads(STOCK_NODES.read_text())
+    for class_type, entry in recorded.items():
+        assert widget_names(info[class_type]) == widget_names(entry), class_type
 
 
 def test_template_browser_lists_each_workflow_once(server_url: str):
@@ -215,7 +233,7 @@ def test_previous_release_ui_widgets_are_a_prefix_of_todays(info: dict, name: st
     """New inputs go at the end: a saved UI workflow's widget values still line up."""
     old_ui = json.loads((PREVIOUS / f"{name}.json").read_text())
     old_api = json.loads((PREVIOUS / "api" / f"{name}.json").read_text())
-    today = api_to_ui(old_api, info)
+    today = api_to_ui(old_api, with_stock_snapshot(info))
     by_id = {str(node["id"]): node for node in today["nodes"]}
     for node in old_ui["nodes"]:
         now = by_id[str(node["id"])]["widgets_values"]
