@@ -79,6 +79,11 @@ def number_problem(name: str, value: object, options: Mapping[str, object]) -> s
     return None
 
 
+def arguments(local_names: dict) -> dict:
+    """A node method's arguments from its locals(), for the two checks below."""
+    return {name: value for name, value in local_names.items() if name != "cls"}
+
+
 def check_widgets(node_class, **values: object) -> bool | str:
     """For a node's validate_inputs: True, or the message ComfyUI shows as the prompt error."""
     return widget_problem(node_class, values) or True

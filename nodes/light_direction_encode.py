@@ -13,7 +13,7 @@ from ..conditioning.light import (
     parse_color,
 )
 from ..conditioning.shading import light_preview
-from .common import CATEGORY, check_widgets, refuse_bad_widgets
+from .common import CATEGORY, arguments, check_widgets, refuse_bad_widgets
 from .common import Light as LightType
 
 SOURCES = ["angles", "vector", *PRESET_DIRECTIONS]
@@ -37,13 +37,6 @@ def color_input() -> io.Input:
     if hasattr(io, "Color"):
         return io.Color.Input("color", default="#ffffff", tooltip=tooltip)
     return io.String.Input("color", default="#ffffff", tooltip=tooltip)
-
-
-CHECKED_WIDGETS = ("direction_from", "azimuth", "elevation", "x", "y", "z", "intensity", "ambient")
-
-
-def direction_values(arguments: dict) -> dict:
-    return {name: arguments.get(name) for name in CHECKED_WIDGETS}
 
 
 class LightDirectionEncode(io.ComfyNode):
@@ -155,7 +148,7 @@ class LightDirectionEncode(io.ComfyNode):
         intensity=None,
         ambient=None,
     ) -> bool | str:
-        return check_widgets(cls, **direction_values(locals()))
+        return check_widgets(cls, **arguments(locals()))
 
     @classmethod
     def execute(
@@ -171,7 +164,7 @@ class LightDirectionEncode(io.ComfyNode):
         color,
         append_to: Light | None = None,
     ) -> io.NodeOutput:
-        refuse_bad_widgets(cls, **direction_values(locals()))
+        refuse_bad_widgets(cls, **arguments(locals()))
         direction = light_direction(direction_from, azimuth, elevation, x, y, z)
         light = make_light(
             direction, intensity=intensity, ambient=ambient, color=parse_color(color)

@@ -8,7 +8,7 @@ from comfy_api.v0_0_2 import io
 from ..conditioning.checks import require_finite
 from ..conditioning.upscale import restorer, system_upscaler
 from ..sampling.crops import PREVIEW_SIDE, Sampling, relight_crops
-from .common import CATEGORY, check_widgets, refuse_bad_widgets, say_on_node
+from .common import CATEGORY, arguments, check_widgets, refuse_bad_widgets, say_on_node
 from .relight_conditioning import make_geometry, optional_inputs, shared_inputs
 
 DEFAULT_CONTEXT = 0.5
@@ -63,22 +63,6 @@ def crop_inputs() -> list:
             "the mask and the shadow stay bit-identical.",
         ),
     ]
-
-
-CHECKED_WIDGETS = (
-    "mode",
-    "cfg",
-    "sampler_name",
-    "scheduler",
-    "denoise",
-    "normal_convention",
-    "light_map",
-    "context",
-)
-
-
-def widget_values(arguments: dict) -> dict:
-    return {name: arguments.get(name) for name in CHECKED_WIDGETS}
 
 
 class RelightInpaintSampler(io.ComfyNode):
@@ -179,7 +163,7 @@ class RelightInpaintSampler(io.ComfyNode):
         light_map=None,
         context=None,
     ) -> bool | str:
-        return check_widgets(cls, **widget_values(locals()))
+        return check_widgets(cls, **arguments(locals()))
 
     @classmethod
     def execute(
@@ -207,7 +191,7 @@ class RelightInpaintSampler(io.ComfyNode):
         upscale_model=None,
         cast_shadow=None,
     ) -> io.NodeOutput:
-        refuse_bad_widgets(cls, **widget_values(locals()))
+        refuse_bad_widgets(cls, **arguments(locals()))
         require_finite("background", background)
         require_finite("cast_shadow", cast_shadow)
         geometry = make_geometry(mask_cond, normal_map, depth_map, normal_convention, light_map)
