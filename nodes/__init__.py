@@ -9,6 +9,7 @@ from .estimate_normals import EstimateNormals
 from .light_direction_encode import LightDirectionEncode
 from .load_relight_unet import LoadRelightUNet
 from .mask_conditioning import MaskConditioning
+from .prompt_guard import register_prompt_guard
 from .relight_conditioning import RelightConditioning
 from .relight_inpaint_sampler import RelightInpaintSampler
 from .select_by_clicks import SelectByClicks
@@ -25,6 +26,9 @@ NODES: list[type[io.ComfyNode]] = [
     ShadowMask,
     SelectByClicks,
 ]
+
+
+register_prompt_guard(node.__name__ for node in NODES)
 
 
 class RelightInpaintExtension(ComfyExtension):

@@ -128,6 +128,16 @@ def outcome(url: str, prompt: dict, node_id: str, name: str) -> str:
     return "ran"
 
 
+def assert_strict_json(text: str) -> None:
+    """What a browser's JSON.parse accepts: no NaN or Infinity (one NaN stored in the history
+    broke every page's history fetch; nodes/prompt_guard.py)."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"/history holds {constant}: browsers cannot parse it")
+
+    json.loads(text, parse_constant=refuse)
+
+
 def test_hostile_values_are_refused_by_name_and_the_server_keeps_serving(
     server_url: str, photo_path: Path, mask_path: Path
 ):
@@ -141,5 +151,6 @@ def test_hostile_values_are_refused_by_name_and_the_server_keeps_serving(
     print(f"fuzz of /prompt: {len(fuzz_cases(good))} hostile values: {results}")
     assert results.get("refused", 0) >= len(NAMED_CASES)
     assert requests.get(f"{server_url}/system_stats", timeout=10).ok
+    assert_strict_json(requests.get(f"{server_url}/history", timeout=30).text)
     images = fetch_output_images(server_url, run_prompt(server_url, good, timeout=300))
     assert len(images) >= 1
