@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"}  # COLOR: newer hosts
-COLUMN_WIDTH = 330
 NODE_WIDTH = 300
+COLUMN_GAP = 30
+# Newer frontends (1.49, ComfyUI 0.33) draw Load Image about 330 px wide whatever its saved size:
+# its column is made wider so it cannot reach into the next one.
+NODE_WIDTHS = {"LoadImage": 340}
 ROW_GAP = 50
 TITLE_HEIGHT = 30
 ROW_HEIGHT = 24  # a socket or widget row, as the frontend draws them
@@ -305,7 +308,10 @@ def api_to_ui(api: dict, object_info: dict, template: Template | None = None) ->
             "type": node["class_type"],
             "title": node.get("_meta", {}).get("title", node["class_type"]),
             "pos": [0, 0],
-            "size": [NODE_WIDTH, node_height(node["class_type"], sockets, len(values))],
+            "size": [
+                NODE_WIDTHS.get(node["class_type"], NODE_WIDTH),
+                node_height(node["class_type"], sockets, len(values)),
+            ],
             "flags": {},
             "order": 0,
             "mode": 0,
@@ -344,13 +350,26 @@ def api_to_ui(api: dict, object_info: dict, template: Template | None = None) ->
     }
 
 
+def column_lefts(column: dict[str, int], nodes: dict[str, dict]) -> dict[int, int]:
+    """Each column's x: as wide as its widest node, COLUMN_GAP between columns."""
+    widths: dict[int, int] = {}
+    for node_id, index in column.items():
+        widths[index] = max(widths.get(index, 0), nodes[node_id]["size"][0])
+    lefts, x = {}, 40
+    for index in range(max(widths, default=-1) + 1):
+        lefts[index] = x
+        x += widths.get(index, NODE_WIDTH) + COLUMN_GAP
+    return lefts
+
+
 def place(api: dict, nodes: dict[str, dict], notes: dict[str, str]) -> list[dict]:
     """Set every node's position; returns the Note nodes made for `notes`."""
     column = columns(api)
+    lefts = column_lefts(column, nodes)
     bottoms: dict[int, int] = {}
     note_nodes = []
     for node_id in stacking_order(api):
-        x = 40 + column[node_id] * COLUMN_WIDTH
+        x = lefts[column[node_id]]
         top = bottoms.get(column[node_id], 40)
         if node_id in notes:
             note = note_node(len(api) + len(note_nodes) + 1, notes[node_id], [x, top])
