@@ -3,8 +3,6 @@ the input it is about. Plain torch: the nodes, the CLI and the tests call the sa
 
 from __future__ import annotations
 
-import math
-
 from torch import Tensor, isfinite
 
 # The largest photo the pack works on. Crops are planned on the full image, so a bigger one
@@ -23,15 +21,6 @@ def require_finite(name: str, tensor: Tensor | None) -> None:
             f"{name}: {bad} of {tensor.numel()} values are NaN or infinite; expected finite "
             "numbers (an IMAGE in 0..1, a MASK in 0..1)"
         )
-
-
-def require_finite_number(name: str, value: object) -> float:
-    """`value` as a float; a clear error for NaN, infinity, bools and non-numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name}: expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value}")
-    return float(value)
 
 
 def require_workable_size(

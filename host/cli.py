@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_PHOTO = REPO / "assets" / "relight_demo_photo.png"
 DEMO_MASK = REPO / "assets" / "relight_demo_mask.png"
 DEMO_OUT = REPO / "out" / "relight_demo.png"
-OUTSIDE_OK = "allow-outside-out-dir"
+OUTSIDE_OK = "allow-outside-out-dir"  # the batch option that lets a manifest write elsewhere
 CALLER_CWD_ENV = "RELIGHT_CALLER_CWD"
 IMAGE_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 POSITIONAL_ARGUMENTS = {"manifest"}
@@ -454,8 +454,7 @@ def command_batch(args: argparse.Namespace) -> int:
         raise OptionError("out-dir", f"not a folder: {out_dir}")
     check_output_folder("out-dir", out_dir)
     lines = read_file("manifest", manifest).decode("utf-8", errors="replace").splitlines()
-    outside = OUTSIDE_OK if args.allow_outside_out_dir else None
-    jobs, failures = prepare_batch(lines, manifest.parent, out_dir, outside)
+    jobs, failures = prepare_batch(lines, manifest.parent, out_dir, args.allow_outside_out_dir)
     run_failures = run_batch(args.server, jobs) if jobs else 0
     failures += run_failures
     tqdm.write(f"batch: {len(jobs) - run_failures} written, {failures} failed", file=sys.stderr)
@@ -470,7 +469,7 @@ class BatchJob:
 
 
 def prepare_batch(
-    lines: list[str], manifest_dir: Path, out_dir: Path, outside: str | None = None
+    lines: list[str], manifest_dir: Path, out_dir: Path, allow_outside: bool = False
 ) -> tuple[list[BatchJob], int]:
     """Parse and check every line; bad ones are reported and counted, the rest returned."""
     jobs: list[BatchJob] = []
@@ -481,7 +480,7 @@ def prepare_batch(
             item = parse_manifest_line(line, line_number, manifest_dir)
             if item is None:
                 continue
-            job = batch_job(item, out_dir, taken, outside)
+            job = batch_job(item, out_dir, taken, allow_outside)
         except ManifestError as error:
             failures += report_failure(str(error))
             continue
@@ -491,10 +490,10 @@ def prepare_batch(
 
 
 def batch_job(
-    item: BatchItem, out_dir: Path, taken: set[Path], outside: str | None = None
+    item: BatchItem, out_dir: Path, taken: set[Path], allow_outside: bool = False
 ) -> BatchJob:
     try:
-        out = check_out_path("out", batch_out_path(item, out_dir, taken, outside))
+        out = check_out_path("out", batch_out_path(item, out_dir, taken, allow_outside))
         inputs = read_inputs(item.image, item.mask, item.maps)
         maps = {key: name for key, (_, name) in inputs.maps.items()}
         build_prompt(item.options, inputs.image_name, inputs.mask_name, maps=maps)
@@ -504,14 +503,14 @@ def batch_job(
 
 
 def batch_out_path(
-    item: BatchItem, out_dir: Path, taken: set[Path], outside: str | None = None
+    item: BatchItem, out_dir: Path, taken: set[Path], allow_outside: bool = False
 ) -> Path:
     """`out` under the output folder, or <image stem>.png (<stem>_<line>.png if taken). A
     manifest is data, often from someone else: its `out` stays inside --out-dir ("../x.png",
-    absolute paths and links out are refused) unless the user opted in with OUTSIDE_OK."""
+    absolute paths and links out are refused) unless the user opted in (allow_outside)."""
     if item.out is not None:
         out = out_dir / item.out
-        if outside != OUTSIDE_OK and not out.resolve().is_relative_to(out_dir.resolve()):
+        if not allow_outside and not out.resolve().is_relative_to(out_dir.resolve()):
             raise OptionError(
                 "out",
                 f"{item.out} is outside --out-dir {out_dir}; keep outputs inside it, or pass "

@@ -164,10 +164,8 @@ def _check_unet(unet: dict, concat_channels: int, where: str, required: tuple[st
         raise _problem(
             where, f"unet.channel_mult must be integers in 1..{MAX_CHANNEL_MULT}, got {mult!r}"
         )
-    if (
-        not isinstance(unet.get("residual", "none"), str)
-        or unet.get("residual", "none") not in RESIDUALS
-    ):
+    residual = unet.get("residual", "none")
+    if not isinstance(residual, str) or residual not in RESIDUALS:
         raise _problem(where, f"unet.residual must be one of {RESIDUALS}")
     for key, limit in UNET_LIMITS.items():
         if key in required and not (_is_int(unet[key]) and 1 <= unet[key] <= limit):
@@ -273,10 +271,14 @@ def read_metadata(path: str | os.PathLike, where: str = "model_name") -> dict[st
     except FileNotFoundError:
         raise WeightFormatError(f"{where}: no such file: {path}") from None
     except Exception as error:  # safetensors raises its own error types for bad headers
-        raise WeightFormatError(
-            f"{where}: {Path(path).name} is not a readable safetensors file "
-            f"(truncated or corrupt?): {error}"
-        ) from None
+        raise _unreadable(path, where, error) from None
+
+
+def _unreadable(path: str | os.PathLike, where: str, error: Exception) -> WeightFormatError:
+    return WeightFormatError(
+        f"{where}: {Path(path).name} is not a readable safetensors file "
+        f"(truncated or corrupt?): {error}"
+    )
 
 
 def read_config(path: str | os.PathLike, where: str = "model_name") -> RelightConfig | None:
@@ -302,10 +304,7 @@ def header_shapes(path: str | os.PathLike, where: str = "model_name") -> dict[st
         with safetensors.safe_open(str(path), framework="pt") as handle:
             return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
     except Exception as error:
-        raise WeightFormatError(
-            f"{where}: {Path(path).name} is not a readable safetensors file "
-            f"(truncated or corrupt?): {error}"
-        ) from None
+        raise _unreadable(path, where, error) from None
 
 
 def require_finite_weights(state_dict: dict[str, torch.Tensor], where: str = "model_name") -> None:

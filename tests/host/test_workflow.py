@@ -582,7 +582,7 @@ def test_a_manifest_out_outside_out_dir_is_refused_unless_allowed(
     assert not (tmp_path / "escaped.png").exists()
 
     item = BatchItem(1, photo, mask, Path(out))
-    allowed = cli.batch_out_path(item, tmp_path / "outputs", set(), cli.OUTSIDE_OK)
+    allowed = cli.batch_out_path(item, tmp_path / "outputs", set(), allow_outside=True)
     assert allowed == tmp_path / "outputs" / out
 
 
