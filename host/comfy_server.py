@@ -6,6 +6,7 @@ Nothing here imports ComfyUI or torch: the server is a subprocess and everything
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import requests
 
-from .bootstrap import BASE_DIR, COMFY, VENV
+from .bootstrap import BASE_DIR, COMFY, REPO, VENV
 
 VENV_PYTHON = VENV / "bin" / "python"
 COMFY_DIR = COMFY
@@ -31,6 +32,8 @@ START_TIMEOUT_S = 120.0
 HTTP_TIMEOUT_S = 60.0
 HISTORY_POLL_S = 1.0
 KEPT_LOGS = 20
+EXIT_WITH_PARENT = Path(__file__).with_name("exit_with_parent.py")
+PACK_LINK = "relight_inpaint"
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -165,8 +168,13 @@ def start_server(
     cpu: bool | None = None,
     timeout: float = START_TIMEOUT_S,
     preview: bool = False,
+    exit_with_parent: bool = False,
+    threads: int | None = None,
 ) -> Server:
-    """Start ComfyUI with the pack and wait until it answers; `cpu=None` asks torch."""
+    """Start ComfyUI with the pack and wait until it answers; `cpu=None` asks torch.
+    `exit_with_parent`: the server also stops when this process dies, however it dies (see
+    exit_with_parent.py); `Server.process` is then the watching wrapper. `threads`: torch's
+    CPU threads (servers sharing one machine's cores each need their share)."""
     if not (COMFY_DIR / "main.py").is_file():
         raise ServerError(f"ComfyUI not found at {COMFY_DIR}: run `bash host/setup.sh`")
     port = port or free_port()
@@ -178,15 +186,18 @@ def start_server(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     (base_dir / "user").mkdir(parents=True, exist_ok=True)
     use_cpu = needs_cpu_flag() if cpu is None else cpu
+    command = server_command(port, base_dir, use_cpu, preview)
+    if exit_with_parent:
+        command = [str(VENV_PYTHON), str(EXIT_WITH_PARENT), str(os.getpid()), "--", *command]
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            server_command(port, base_dir, use_cpu, preview),
+            command,
             cwd=COMFY_DIR,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **thread_env(threads)},
         )
     server = Server(process=process, port=port, base_dir=base_dir, log_path=log_path)
     try:
@@ -197,6 +208,23 @@ def start_server(
     return server
 
 
+def thread_env(threads: int | None) -> dict[str, str]:
+    if threads is None:
+        return {}
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def make_base_dir(base_dir: Path) -> Path:
+    """A ComfyUI base directory whose custom_nodes/ links this pack (the rest starts empty: the
+    pack's own models come with it), for a server beside the developer host's .host/."""
+    for folder in ("custom_nodes", "models/relight", "input", "output", "temp", "user"):
+        (base_dir / folder).mkdir(parents=True, exist_ok=True)
+    link = base_dir / "custom_nodes" / PACK_LINK
+    if not link.is_symlink():
+        link.symlink_to(REPO, target_is_directory=True)
+    return base_dir
+
+
 def _wait_until_ready(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -205,7 +233,7 @@ def _wait_until_ready(server: Server, timeout: float) -> None:
                 f"ComfyUI exited with status {server.process.returncode} while starting; "
                 f"log {server.log_path}:\n{server.log_tail()}"
             )
-        if _answers(server.url):
+        if answers(server.url):
             return
         time.sleep(0.25)
     raise ServerError(
@@ -214,7 +242,7 @@ def _wait_until_ready(server: Server, timeout: float) -> None:
     )
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         return _session().get(f"{url}/system_stats", timeout=2).ok
     except requests.RequestException:
@@ -525,3 +553,28 @@ def fetch_output_images(url: str, history_entry: dict) -> list[bytes]:
             response.raise_for_status()
             images.append(response.content)
     return images
+
+
+def remove_cli_files(url: str, inputs: list[str], outputs: list[str]) -> None:
+    """Ask the pack (its /relight/cli/cleanup route) to remove these files from the server's
+    input and output relight_cli subfolders; best effort: a server that is gone has nothing
+    left to clean."""
+    if not inputs and not outputs:
+        return
+    with contextlib.suppress(requests.RequestException):
+        _session().post(
+            f"{url}/relight/cli/cleanup",
+            json={"inputs": inputs, "outputs": outputs},
+            timeout=10,
+        )
+
+
+def cli_info(url: str, model_names: list[str]) -> dict:
+    """The pack's version and the named models' SHA-256 on this server (/relight/cli/info)."""
+    response = _session().get(
+        f"{url}/relight/cli/info", params={"model": model_names}, timeout=HTTP_TIMEOUT_S
+    )
+    if response.status_code == 404:
+        raise ServerError(f"{url} has no /relight/cli/info: is its Relight Inpaint pack older?")
+    response.raise_for_status()
+    return response.json()

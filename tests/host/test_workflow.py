@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from relight_inpaint.host import cli, comfy_server
+from relight_inpaint.host import batch, cli, comfy_server, rendering
 from relight_inpaint.host.workflow import (
     OPTIONS,
     BatchItem,
@@ -275,7 +275,7 @@ def test_rgba_mask_transparent_pixels_become_white(tmp_path: Path) -> None:
     rgba[3, 3, 3] = 100
     Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
 
-    grey = png_pixels(cli.mask_png("mask", tmp_path / "mask.png"))
+    grey = png_pixels(rendering.mask_png("mask", tmp_path / "mask.png"))
     assert grey.ndim == 2
     assert grey[1, 2] == 255 and grey[3, 3] == 155 and grey[0, 0] == 0
 
@@ -284,7 +284,7 @@ def test_opaque_rgba_mask_uses_its_red_channel(tmp_path: Path) -> None:
     rgba = np.full((4, 4, 4), 255, dtype=np.uint8)
     rgba[0, 0, :3] = 0
     Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
-    grey = png_pixels(cli.mask_png("mask", tmp_path / "mask.png"))
+    grey = png_pixels(rendering.mask_png("mask", tmp_path / "mask.png"))
     assert grey[0, 0] == 0 and grey[1, 1] == 255
 
 
@@ -294,7 +294,7 @@ def test_mask_exif_orientation_is_honoured_as_loadimage_turns_the_photo(tmp_path
     exif = Image.Exif()
     exif[0x0112] = 6  # stored turned: display it rotated 90 degrees clockwise
     Image.fromarray(pixels, "L").save(tmp_path / "mask.png", exif=exif)
-    grey = png_pixels(cli.mask_png("mask", tmp_path / "mask.png"))
+    grey = png_pixels(rendering.mask_png("mask", tmp_path / "mask.png"))
     assert grey.shape == (6, 4)
     assert grey[5, 3] == 255  # where the viewer sees it
 
@@ -321,12 +321,12 @@ def test_shadow_follows_the_mode_and_the_maps_and_can_be_turned_off(workflow: di
 
 def test_greyscale_mask_is_kept(mask: Path) -> None:
     np.testing.assert_array_equal(
-        png_pixels(cli.mask_png("mask", mask)), np.asarray(Image.open(mask))
+        png_pixels(rendering.mask_png("mask", mask)), np.asarray(Image.open(mask))
     )
 
 
 def test_inputs_are_named_by_content(photo: Path, mask: Path) -> None:
-    first, second = cli.read_inputs(photo, mask), cli.read_inputs(photo, mask)
+    first, second = rendering.read_inputs(photo, mask), rendering.read_inputs(photo, mask)
     assert first.image_name == second.image_name
     assert first.image_name.endswith(".jpg") and first.mask_name.endswith(".png")
 
@@ -414,16 +414,16 @@ def test_batch_default_outputs_do_not_collide(tmp_path: Path) -> None:
         return BatchItem(line_number, Path("/p/cat.jpg"), Path("/p/m.png"), out and Path(out))
 
     taken: set[Path] = set()
-    first = cli.batch_out_path(item(1), tmp_path, taken)
+    first = batch.batch_out_path(item(1), tmp_path, taken)
     taken.add(first)
     assert first == tmp_path / "cat.png"
-    assert cli.batch_out_path(item(2), tmp_path, taken) == tmp_path / "cat_2.png"
-    assert cli.batch_out_path(item(3, "sub/x.png"), tmp_path, taken) == tmp_path / "sub/x.png"
+    assert batch.batch_out_path(item(2), tmp_path, taken) == tmp_path / "cat_2.png"
+    assert batch.batch_out_path(item(3, "sub/x.png"), tmp_path, taken) == tmp_path / "sub/x.png"
 
 
 def test_write_atomically_creates_folders_and_leaves_no_partial_file(tmp_path: Path) -> None:
     out = tmp_path / "a" / "b" / "result.png"
-    cli.write_atomically("out", out, b"png bytes")
+    rendering.write_atomically("out", out, b"png bytes")
     assert out.read_bytes() == b"png bytes"
     assert [path.name for path in out.parent.iterdir()] == ["result.png"]
 
@@ -582,7 +582,7 @@ def test_a_manifest_out_outside_out_dir_is_refused_unless_allowed(
     assert not (tmp_path / "escaped.png").exists()
 
     item = BatchItem(1, photo, mask, Path(out))
-    allowed = cli.batch_out_path(item, tmp_path / "outputs", set(), allow_outside=True)
+    allowed = batch.batch_out_path(item, tmp_path / "outputs", set(), allow_outside=True)
     assert allowed == tmp_path / "outputs" / out
 
 
@@ -592,7 +592,7 @@ def test_a_link_inside_out_dir_that_leads_out_of_it_is_refused(tmp_path: Path) -
     (out_dir / "elsewhere").symlink_to(tmp_path)
     item = BatchItem(1, Path("/p/cat.jpg"), Path("/p/m.png"), Path("elsewhere/x.png"))
     with pytest.raises(cli.OptionError, match="is outside --out-dir"):
-        cli.batch_out_path(item, out_dir, set())
+        batch.batch_out_path(item, out_dir, set())
 
 
 @pytest.mark.parametrize("command", ["run", "batch"])
@@ -620,7 +620,7 @@ def test_a_write_that_fails_names_the_option_and_leaves_nothing(tmp_path: Path) 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     with pytest.raises(cli.OptionError, match=r"^out: cannot write .*x\.png"):
-        cli.write_atomically("out", blocker / "x.png", b"png")
+        rendering.write_atomically("out", blocker / "x.png", b"png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
+from relight_testing.cli_runs import run_cli
 from relight_testing.prompts import PACK_NODES, TEST_OUTPUT_PREFIX, TEST_UPLOADS, relight_prompt
 
 from relight_inpaint.host import comfy_server as comfy_server_module
@@ -35,8 +34,6 @@ from relight_inpaint.host.comfy_server import (
 )
 from relight_inpaint.host.workflow import load_workflow, node_inputs
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_PYTHON = comfy_server_module.VENV_PYTHON
 INTERRUPT_DEADLINE_S = 5.0
 
 needs_pack_nodes = pytest.mark.needs_pack_nodes
@@ -90,6 +87,11 @@ def wait_until_running(url: str, prompt_id: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"prompt {prompt_id} did not start within {timeout} s")
 
 
+def cli_files(base_dir: Path) -> set[Path]:
+    """What the command line left in the server's input and output relight_cli folders."""
+    return {*base_dir.glob("input/relight_cli/*"), *base_dir.glob("output/relight_cli/*")}
+
+
 def decode_png(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
@@ -104,18 +106,6 @@ def combo_options(node_info: dict, input_name: str) -> list[str]:
     spec = {**node_info["input"].get("optional", {}), **node_info["input"]["required"]}
     kind, *rest = spec[input_name]
     return list(kind) if isinstance(kind, list) else list(rest[0]["options"])
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != "RELIGHT_CALLER_CWD"}
-    return subprocess.run(
-        [str(VENV_PYTHON), "-m", "host.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 # --- server and stock nodes -----------------------------------------------------------------
@@ -243,6 +233,7 @@ def test_cli_run_end_to_end(
     out = tmp_path / "nested" / "result.png"
     inputs = comfy_server.base_dir / "input"
     listed_before = set(inputs.glob("relight-*"))
+    cli_files_before = cli_files(comfy_server.base_dir)
     args = ["--image", str(photo_path), "--mask", str(mask_path), "--out", str(out)]
     result = run_cli("run", *args, "--steps", "2", "--light", "1,0,0.5", "--server", server_url)
 
@@ -251,7 +242,8 @@ def test_cli_run_end_to_end(
     assert not list(out.parent.glob(".*.part"))
     # its inputs went to a subfolder, out of LoadImage's list (the top level only)
     assert set(inputs.glob("relight-*")) == listed_before
-    assert list((inputs / "relight_cli").glob("relight-*"))
+    # and were removed from the server with the saved output, once the output was fetched
+    assert cli_files(comfy_server.base_dir) == cli_files_before
 
 
 @needs_pack_nodes
