@@ -133,8 +133,12 @@ class RayServers:
             "log_to_driver": False,
             "logging_level": "warning",
         }
-        if self.address == LOCAL:
-            options.update(include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES)
+        if self.address == LOCAL:  # our own runtime: its warnings are about our settings
+            options.update(
+                include_dashboard=False,
+                object_store_memory=OBJECT_STORE_BYTES,
+                logging_level="error",
+            )
         handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
         try:
             ray.init(address=self.address, **options)

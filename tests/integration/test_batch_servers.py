@@ -159,9 +159,9 @@ def latest_status(server: Server) -> dict:
 def test_ctrl_c_interrupts_every_server_and_a_rerun_does_only_the_missing_items(
     comfy_server: Server, second_server: Server, tmp_path: Path
 ) -> None:
-    short = [{"steps": 2, "priority": 1} for _ in range(4)]
     long = [{"steps": 400} for _ in range(2)]  # still running when Ctrl-C comes
-    manifest = write_batch(tmp_path / "in", short + long, size=128)
+    short = [{"steps": 2, "priority": 1} for _ in range(4)]  # later lines, but they run first
+    manifest = write_batch(tmp_path / "in", long + short, size=128)
     out_dir = tmp_path / "out"
     args = ["batch", str(manifest), "--out-dir", str(out_dir)]
     servers = server_args(comfy_server, second_server)
@@ -183,21 +183,21 @@ def test_ctrl_c_interrupts_every_server_and_a_rerun_does_only_the_missing_items(
         assert not queue(server)["queue_pending"]
         assert "execution_interrupted" in json.dumps(latest_status(server))
     assert sorted(path.name for path in out_dir.glob("*.png")) == [
-        f"photo{i:02d}.png" for i in range(4)
+        f"photo{i:02d}.png" for i in range(2, 6)
     ]
     assert not list(out_dir.glob(".*"))  # no half-written file
     report = read_jsonl(out_dir / REPORT_NAME)
-    assert [entry["status"] for entry in report] == ["done"] * 4 + ["cancelled"] * 2
+    assert [entry["status"] for entry in report] == ["cancelled"] * 2 + ["done"] * 4
     written = {
         path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in out_dir.glob("*.png")
     }
 
-    quick = write_batch(tmp_path / "in", short + [{"steps": 2} for _ in range(2)], size=128)
+    quick = write_batch(tmp_path / "in", [{"steps": 2} for _ in range(2)] + short, size=128)
     rerun = run_cli("batch", str(quick), "--out-dir", str(out_dir), *servers)
 
     assert rerun.returncode == 0, rerun.stderr
     report = read_jsonl(out_dir / REPORT_NAME)
-    assert [entry["status"] for entry in report] == ["skipped"] * 4 + ["done"] * 2
+    assert [entry["status"] for entry in report] == ["done"] * 2 + ["skipped"] * 4
     for name, (data, mtime) in written.items():
         assert (out_dir / name).read_bytes() == data
         assert (out_dir / name).stat().st_mtime_ns == mtime
