@@ -176,10 +176,14 @@ class RayServers:
         return workers
 
     def infos(self, model_names: list[str]) -> dict[str, dict]:
-        answers = [worker.actor.info.remote(model_names) for worker in self.workers]
-        return {
-            worker.name: info for worker, info in zip(self.workers, ray.get(answers), strict=True)
-        }
+        answers = {worker.name: worker.actor.info.remote(model_names) for worker in self.workers}
+        infos = {}
+        for name, answer in answers.items():
+            try:
+                infos[name] = ray.get(answer)
+            except ray.exceptions.RayError as error:  # say which server, not Ray's traceback
+                raise comfy.ServerError(f"{name}: {first_line(error)}") from None
+        return infos
 
     def run(self, jobs: list[BatchJob], run: BatchRun) -> None:
         run.start(len(jobs))
@@ -217,7 +221,8 @@ class RayServers:
         try:
             return ray.get(ref)
         except ray.exceptions.RayActorError as error:
-            return Outcome(SERVER_LOST, task.worker.name, 0.0, reason=f"actor lost: {error}")
+            reason = f"{task.worker.name}'s actor was lost ({first_line(error)})"
+            return Outcome(SERVER_LOST, task.worker.name, 0.0, reason=reason)
         except ray.exceptions.RayTaskError as error:  # a bug, not the item's fault: say so
             return Outcome(FAILED, task.worker.name, 0.0, reason=first_line(error))
 

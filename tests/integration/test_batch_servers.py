@@ -151,6 +151,53 @@ def test_a_server_killed_mid_item_its_item_and_the_rest_finish_on_the_other(
         assert_output_is_its_photo_relit(tmp_path / "in", out_dir, index)
 
 
+def parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        pid = parent(pid)
+    return False
+
+
+def rendering_actors(batch: subprocess.Popen) -> list[int]:
+    """This batch's actor processes while they render (Ray names a worker process after the
+    method it runs; the batch's local Ray runtime is its child)."""
+    found = subprocess.run(
+        ["pgrep", "-f", "ray::ServerActor.render"], capture_output=True, text=True
+    )
+    return [int(pid) for pid in found.stdout.split() if descends_from(int(pid), batch.pid)]
+
+
+def test_an_actor_killed_mid_item_its_item_goes_to_the_other_server(
+    comfy_server: Server, second_server: Server, tmp_path: Path
+) -> None:
+    manifest = write_batch(tmp_path / "in", [{"steps": 12} for _ in range(8)], size=128)
+    out_dir = tmp_path / "out"
+    args = ["batch", str(manifest), "--out-dir", str(out_dir)]
+    batch = start_cli(*args, *server_args(comfy_server, second_server))
+
+    wait_for(lambda: len(rendering_actors(batch)) == 2, 180, "both actors rendering", batch)
+    os.kill(rendering_actors(batch)[0], signal.SIGKILL)
+    _, stderr = batch.communicate(timeout=300)
+
+    assert batch.returncode == 0, stderr
+    report = read_jsonl(out_dir / REPORT_NAME)
+    assert [entry["status"] for entry in report] == ["done"] * 8
+    lost = [entry for entry in report if entry.get("lost_on")]
+    assert len(lost) == 1 and "actor was lost" in lost[0]["lost_on"][0]["reason"]
+    assert lost[0]["server"] != lost[0]["lost_on"][0]["server"]
+    assert len(read_jsonl(out_dir / JOB_RECORD_NAME)) == 8
+    for index in range(8):
+        assert_output_is_its_photo_relit(tmp_path / "in", out_dir, index)
+
+
 def latest_status(server: Server) -> dict:
     history = requests.get(f"{server.url}/history", params={"max_items": 1}, timeout=10).json()
     return next(iter(history.values()))["status"]
