@@ -21,7 +21,7 @@ from PIL import Image
 from relight_testing.cli_runs import run_cli, start_cli
 
 from relight_inpaint.host.batch import JOB_RECORD_NAME, REPORT_NAME
-from relight_inpaint.host.comfy_server import Server, make_base_dir, port_in_use, start_server
+from relight_inpaint.host.comfy_server import Server, answers, make_base_dir, start_server
 
 pytestmark = pytest.mark.needs_pack_nodes
 EXACT_MASK = {"grow": 0, "feather": 0, "cast_shadow": "off"}  # outside the mask: the photo
@@ -263,6 +263,8 @@ def test_cluster_local_starts_its_own_server_and_stops_it_after(tmp_path: Path) 
     report = read_jsonl(out_dir / REPORT_NAME)
     assert [entry["status"] for entry in report] == ["done", "done"]
     port = int(report[0]["server"].rsplit(":", 1)[1])  # "<host>:<port>" of the server it started
-    assert not port_in_use(port), "the batch's own server outlived the batch"
+    left = subprocess.run(["pgrep", "-f", f"main.py .*--port {port} "], capture_output=True)
+    assert not left.stdout, "the batch's own server outlived the batch"
+    assert not answers(f"http://127.0.0.1:{port}")
     for index in range(2):
         assert_output_is_its_photo_relit(tmp_path / "in", out_dir, index)
