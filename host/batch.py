@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import signal
 import sys
 import time
@@ -112,7 +113,7 @@ def prepare_batch(
         except ManifestError as error:
             failures[line_number] = str(error)
             continue
-        taken.add(job.out)
+        taken.add(output_key(job.out))
         jobs.append(job)
     return jobs, failures
 
@@ -144,11 +145,19 @@ def batch_out_path(
                 f"{item.out} is outside --out-dir {out_dir}; keep outputs inside it, or pass "
                 f"--{OUTSIDE_OK} to allow this",
             )
+        if output_key(out) in taken:
+            raise OptionError("out", f"{item.out} is already the output of an earlier line")
         return out
     default = out_dir / f"{item.image.stem}.png"
-    return (
-        default if default not in taken else out_dir / f"{item.image.stem}_{item.line_number}.png"
-    )
+    if output_key(default) not in taken:
+        return default
+    return out_dir / f"{item.image.stem}_{item.line_number}.png"
+
+
+def output_key(path: Path) -> Path:
+    """The path as `taken` holds it: absolute, `..` and `.` resolved on paper (no disk access,
+    so 10,000 lines stay quick)."""
+    return Path(os.path.normpath(path.absolute()))
 
 
 def run_order(jobs: list[BatchJob]) -> list[BatchJob]:
@@ -255,6 +264,7 @@ class JobRecord:
         with open(self.path, "a", encoding="utf-8") as file:
             file.write(json.dumps(entry, sort_keys=True) + "\n")
             file.flush()
+            os.fsync(file.fileno())  # after the output's own fsync: never a line without it
         self.keys[entry["out"]] = job.key
 
 
@@ -278,8 +288,8 @@ def interrupts_deferred() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if caught:
-        raise KeyboardInterrupt
+        if caught:  # even when the block failed: the interrupt must not be lost
+            raise KeyboardInterrupt
 
 
 # --- running --------------------------------------------------------------------------------
@@ -401,11 +411,12 @@ class BatchRun:
         if self.progress:
             self.progress.item_ended(outcome.status == DONE)
 
-    def server_lost(self, job: BatchJob, outcome: Outcome) -> None:
-        """The item's server went away mid-item: noted, and the item is rendered again."""
+    def server_lost(self, job: BatchJob, outcome: Outcome) -> int:
+        """The item's server went away mid-item: noted; returns how many it has lost."""
         attempts = self.entries[job.line].setdefault("lost_on", [])
         attempts.append({"server": outcome.server, "reason": outcome.reason})
         self._say(f"line {job.line}: {outcome.reason}; rendering it again on another server")
+        return len(attempts)
 
     def give_up(self, jobs: list[BatchJob], reason: str) -> None:
         for job in jobs:

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,9 @@ from .rendering import Inputs
 LOCAL = "local"  # --cluster local: a Ray runtime on this machine, for this batch only
 OBJECT_STORE_BYTES = 512 * 1024**2  # a local runtime's: inputs and outputs of a few items
 WAIT_S = 0.5  # the driver wakes this often, so Ctrl-C is never held up
-CANCEL_WAIT_S = 10.0
+CANCEL_WAIT_S = 15.0
+CANCEL_POLL_S = 1.0
+MAX_LOSSES = 2  # servers an item may bring down (or lose) before it counts as failed
 STOP_WAIT_S = 30.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -53,7 +56,11 @@ class ServerActor:
         self.base_dir: Path | None = None
         if url is None:
             self.base_dir = comfy.make_base_dir(Path(tempfile.mkdtemp(prefix="relight-batch-")))
-            self.server = comfy.start_server(base_dir=self.base_dir, exit_with_parent=True)
+            try:
+                self.server = comfy.start_server(base_dir=self.base_dir, exit_with_parent=True)
+            except BaseException:
+                shutil.rmtree(self.base_dir, ignore_errors=True)
+                raise
             url = self.server.url
             self.name = f"{socket.gethostname()}:{self.server.port}"
         else:
@@ -100,7 +107,7 @@ class RayServers:
         self.urls = urls
         self.address = address or LOCAL
         self.workers: list[Worker] = []
-        self._started_ray = False
+        self._actors: list[ray.actor.ActorHandle] = []  # every one created, started or not
 
     def __enter__(self) -> RayServers:
         try:
@@ -112,13 +119,15 @@ class RayServers:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        stops = [worker.actor.stop.remote() for worker in self.workers]
+        """Stop the servers the actors started (those still starting stop when their actor is
+        killed: exit_with_parent.py), then the actors and the driver's Ray."""
+        stops = [actor.stop.remote() for actor in self._actors]
         with contextlib.suppress(Exception):
             ray.wait(stops, num_returns=len(stops), timeout=STOP_WAIT_S)
-        for worker in self.workers:
+        for actor in self._actors:
             with contextlib.suppress(Exception):
-                ray.kill(worker.actor)
-        self.workers = []
+                ray.kill(actor)
+        self.workers, self._actors = [], []
         if ray.is_initialized():
             ray.shutdown()
 
@@ -152,19 +161,19 @@ class RayServers:
     def _start_workers(self) -> list[Worker]:
         here = ray.get_runtime_context().get_node_id()
         if self.urls:  # the driver reached these: their actors run beside it
-            actors = [
+            self._actors = [
                 ServerActor.options(scheduling_strategy=on_node(here)).remote(url)
                 for url in self.urls
             ]
         else:
             say("starting a ComfyUI on each machine of the cluster ...")
-            actors = [
+            self._actors = [
                 ServerActor.options(scheduling_strategy=on_node(node["NodeID"])).remote()
                 for node in ray.nodes()
                 if node.get("Alive")
             ]
         workers = []
-        for actor in actors:
+        for actor in self._actors:
             try:
                 workers.append(Worker(actor, ray.get(actor.describe.remote())))
             except ray.exceptions.RayError as error:
@@ -206,36 +215,49 @@ class RayServers:
                 for ref in ready:
                     task = running.pop(ref)
                     outcome = self._outcome(ref, task)
-                    if outcome.status == SERVER_LOST:
-                        run.server_lost(task.job, outcome)
-                        queue.appendleft(task.job)
-                        self._drop(task.worker)
-                    else:
+                    if outcome.status != SERVER_LOST:
                         run.finish(task.job, outcome)
                         idle.append(task.worker)
-        except KeyboardInterrupt:
-            self._cancel(running.values())
+                        continue
+                    self._drop(task.worker)
+                    if run.server_lost(task.job, outcome) < MAX_LOSSES:
+                        queue.appendleft(task.job)
+                    else:  # an item that brings servers down must not take them all
+                        reason = f"{MAX_LOSSES} servers were lost rendering it; not tried again"
+                        run.finish(task.job, Outcome(FAILED, outcome.server, 0.0, reason=reason))
+        except BaseException:
+            self._cancel(running)
             raise
 
     def _outcome(self, ref: ray.ObjectRef, task: Running) -> Outcome:
         try:
             return ray.get(ref)
-        except ray.exceptions.RayActorError as error:
+        except ray.exceptions.RayTaskError as error:  # raised in render: a bug, say so
+            return Outcome(FAILED, task.worker.name, 0.0, reason=first_line(error))
+        except ray.exceptions.RayError as error:  # the actor, its node or the result is gone
             reason = f"{task.worker.name}'s actor was lost ({first_line(error)})"
             return Outcome(SERVER_LOST, task.worker.name, 0.0, reason=reason)
-        except ray.exceptions.RayTaskError as error:  # a bug, not the item's fault: say so
-            return Outcome(FAILED, task.worker.name, 0.0, reason=first_line(error))
 
     def _drop(self, worker: Worker) -> None:
         with contextlib.suppress(Exception):
             ray.kill(worker.actor)
         self.workers.remove(worker)
 
-    def _cancel(self, tasks: object) -> None:
-        calls = [task.worker.actor.cancel.remote(task.prompt_id) for task in tasks]
-        if calls:
-            with contextlib.suppress(Exception):
-                ray.wait(calls, num_returns=len(calls), timeout=CANCEL_WAIT_S)
+    def _cancel(self, running: dict[ray.ObjectRef, Running]) -> None:
+        """Interrupt every running item and wait (bounded) until its render returned, so its
+        files are removed from the server. A cancel can land before the actor queued the
+        prompt: it is sent again while the render goes on."""
+        pending = dict(running)
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        with contextlib.suppress(Exception):
+            while pending and time.monotonic() < deadline:
+                calls = [
+                    task.worker.actor.cancel.remote(task.prompt_id) for task in pending.values()
+                ]
+                ray.wait(calls, num_returns=len(calls), timeout=CANCEL_POLL_S)
+                done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_POLL_S)
+                for ref in done:
+                    del pending[ref]
 
 
 def on_node(node_id: str) -> NodeAffinitySchedulingStrategy:

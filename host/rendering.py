@@ -147,7 +147,10 @@ def write_atomically(option: str, path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
+        with open(partial, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(partial, path)
     except OSError as error:
         raise OptionError(option, f"cannot write {path}: {error.strerror or error}") from None
@@ -235,7 +238,8 @@ def upload_and_build(
     for node in prompt.values():
         if node.get("class_type") == "SaveImage":
             node["inputs"]["filename_prefix"] = f"{UPLOADS}/{prompt_id}"
-    return prompt
+    # previews are for a person at the page: here they would only fill the server's temp/
+    return {key: node for key, node in prompt.items() if node.get("class_type") != "PreviewImage"}
 
 
 def own_name(name: str, prompt_id: str) -> str:

@@ -403,6 +403,11 @@ def _batch_item(entry: dict, line_number: int, manifest_dir: Path) -> BatchItem:
 
 
 def _priority(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise OptionError(PRIORITY_KEY, f"expected a number, higher runs first (got {value!r})")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, int | float) else math.nan
+    except OverflowError:  # an integer too large for a float
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) < 40 else f"{repr(value)[:37]}..."
+        raise OptionError(PRIORITY_KEY, f"expected a number, higher runs first (got {shown})")
+    return number

@@ -10,13 +10,14 @@ catalogue of 10,000 photos must not stay behind on every server. Only plain file
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
 
 import folder_paths
 
-from .common import MODELS_FOLDER
+from .common import model_file_names, model_file_path
 
 CLI_SUBFOLDER = "relight_cli"  # host/cli.py uploads and saves there
 PACK_ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +33,11 @@ def pack_version(root: Path = PACK_ROOT) -> str:
 
 
 def model_sha256(name: str) -> str | None:
-    """SHA-256 of a file in the relight models folder (None when there is none of that name),
-    remembered per path, size and modification time."""
-    path = folder_paths.get_full_path(MODELS_FOLDER, name) if FILE_NAME.fullmatch(name) else None
-    if path is None:
+    """SHA-256 of the model file LoadRelightUNet would load under this name (None when it
+    lists none such), remembered per path, size and modification time."""
+    if name not in model_file_names():
         return None
+    path = model_file_path(name)
     stat = Path(path).stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _hashes:
@@ -93,7 +94,10 @@ def register_cli_routes() -> bool:
 
     @server.routes.get("/relight/cli/info")
     async def info_route(request: web.Request) -> web.Response:
-        return web.json_response(cli_info(request.query.getall("model", [])))
+        names = request.query.getall("model", [])
+        # hashing a large model file must not hold up the server's event loop
+        info = await asyncio.get_running_loop().run_in_executor(None, cli_info, names)
+        return web.json_response(info)
 
     @server.routes.post("/relight/cli/cleanup")
     async def cleanup_route(request: web.Request) -> web.Response:

@@ -213,3 +213,32 @@ def test_the_nodes_never_import_ray() -> None:
         for source in (root / package).rglob("*.py"):
             text = source.read_text()
             assert "import ray" not in text and "from ray" not in text, source
+
+
+def test_two_lines_cannot_write_the_same_output(tmp_path: Path) -> None:
+    (tmp_path / "mask.png").write_bytes(png_bytes(99))
+    (tmp_path / "a.png").write_bytes(png_bytes(1))
+    lines = [
+        json.dumps({"image": "a.png", "mask": "mask.png", "out": "same.png"}),
+        json.dumps({"image": "a.png", "mask": "mask.png", "out": "sub/../same.png"}),
+        json.dumps({"image": "a.png", "mask": "mask.png"}),
+        json.dumps({"image": "a.png", "mask": "mask.png", "out": "a.png"}),
+    ]
+    jobs, bad = batch.prepare_batch(lines, tmp_path, tmp_path / "out")
+    assert [job.out.name for job in jobs] == ["same.png", "a.png"]
+    assert sorted(bad) == [2, 4] and "already the output of an earlier line" in bad[2]
+
+
+def test_a_priority_too_large_for_a_number_is_a_bad_line(tmp_path: Path) -> None:
+    (tmp_path / "mask.png").write_bytes(png_bytes(99))
+    (tmp_path / "a.png").write_bytes(png_bytes(1))
+    line = '{"image": "a.png", "mask": "mask.png", "priority": ' + "9" * 400 + "}"
+    jobs, bad = batch.prepare_batch([line], tmp_path, tmp_path / "out")
+    assert jobs == [] and "priority: expected a number" in bad[1]
+
+
+def test_an_interrupt_is_not_lost_when_the_deferred_block_fails() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with batch.interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            raise OSError("disk full")

@@ -54,3 +54,15 @@ def test_a_terminated_wrapper_stops_its_command() -> None:
     wrapper.terminate()
     wrapper.wait(timeout=15)
     assert gone(int(command), 5.0)
+
+
+def test_a_killed_wrapper_takes_its_command_with_it() -> None:
+    """Ray SIGKILLs a dying worker's direct children: the wrapper, not the server below it."""
+    wrapper = subprocess.Popen(
+        [sys.executable, str(EXIT_WITH_PARENT), str(os.getpid()), "--", "sleep", "120"]
+    )
+    time.sleep(0.5)
+    [command] = open(f"/proc/{wrapper.pid}/task/{wrapper.pid}/children").read().split()
+    wrapper.kill()
+    wrapper.wait()
+    assert gone(int(command), 5.0), "the command outlived its killed wrapper"

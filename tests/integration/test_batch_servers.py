@@ -212,6 +212,7 @@ def test_ctrl_c_interrupts_every_server_and_a_rerun_does_only_the_missing_items(
     out_dir = tmp_path / "out"
     args = ["batch", str(manifest), "--out-dir", str(out_dir)]
     servers = server_args(comfy_server, second_server)
+    left_before = cli_files(comfy_server) | cli_files(second_server)
     batch = start_cli(*args, *servers)
 
     def both_busy_after_the_short_ones() -> bool:
@@ -229,6 +230,7 @@ def test_ctrl_c_interrupts_every_server_and_a_rerun_does_only_the_missing_items(
         wait_for(lambda s=server: not queue(s)["queue_running"], 5, "the servers to stop")
         assert not queue(server)["queue_pending"]
         assert "execution_interrupted" in json.dumps(latest_status(server))
+    assert cli_files(comfy_server) | cli_files(second_server) == left_before  # cleaned up too
     assert sorted(path.name for path in out_dir.glob("*.png")) == [
         f"photo{i:02d}.png" for i in range(2, 6)
     ]

@@ -22,7 +22,8 @@ def test_model_hash_is_the_files_sha256_and_follows_a_replaced_file(
 ) -> None:
     model = tmp_path / "mine.safetensors"
     model.write_bytes(b"first weights")
-    monkeypatch.setattr(folder_paths, "get_full_path", lambda folder, name: str(tmp_path / name))
+    monkeypatch.setattr(cli_routes, "model_file_names", lambda: ["mine.safetensors"])
+    monkeypatch.setattr(cli_routes, "model_file_path", lambda name: str(tmp_path / name))
     assert (
         cli_routes.model_sha256("mine.safetensors") == hashlib.sha256(b"first weights").hexdigest()
     )
@@ -31,6 +32,11 @@ def test_model_hash_is_the_files_sha256_and_follows_a_replaced_file(
         cli_routes.model_sha256("mine.safetensors")
         == hashlib.sha256(b"other weights, same name").hexdigest()
     )
+
+
+def test_only_names_the_loader_lists_are_hashed(tmp_path: Path) -> None:
+    assert cli_routes.model_sha256("../../etc/passwd") is None
+    assert cli_routes.model_sha256(str(tmp_path / "x.safetensors")) is None
 
 
 def test_info_names_a_missing_model_with_no_hash() -> None:
