@@ -99,6 +99,14 @@ def server_args(*servers: Server) -> list[str]:
     return [arg for server in servers for arg in ("--server", server.url)]
 
 
+def start_batch(tmp_path: Path, items: int, *servers: Server) -> tuple[subprocess.Popen, Path]:
+    """A batch of `items` 128 px photos (12 steps) in the background, over these servers."""
+    manifest = write_batch(tmp_path / "in", [{"steps": 12} for _ in range(items)], size=128)
+    out_dir = tmp_path / "out"
+    args = ["batch", str(manifest), "--out-dir", str(out_dir), *server_args(*servers)]
+    return start_cli(*args), out_dir
+
+
 def test_twenty_items_over_two_servers_each_output_right_and_nothing_left_on_them(
     comfy_server: Server, second_server: Server, tmp_path: Path
 ) -> None:
@@ -126,10 +134,7 @@ def test_twenty_items_over_two_servers_each_output_right_and_nothing_left_on_the
 def test_a_server_killed_mid_item_its_item_and_the_rest_finish_on_the_other(
     comfy_server: Server, victim_server: Server, tmp_path: Path
 ) -> None:
-    manifest = write_batch(tmp_path / "in", [{"steps": 12} for _ in range(20)], size=128)
-    out_dir = tmp_path / "out"
-    args = ["batch", str(manifest), "--out-dir", str(out_dir)]
-    batch = start_cli(*args, *server_args(victim_server, comfy_server))
+    batch, out_dir = start_batch(tmp_path, 20, victim_server, comfy_server)
 
     wait_for(lambda: queue(victim_server)["queue_running"], 180, "an item on the victim", batch)
     os.killpg(victim_server.process.pid, signal.SIGKILL)
@@ -178,10 +183,7 @@ def rendering_actors(batch: subprocess.Popen) -> list[int]:
 def test_an_actor_killed_mid_item_its_item_goes_to_the_other_server(
     comfy_server: Server, second_server: Server, tmp_path: Path
 ) -> None:
-    manifest = write_batch(tmp_path / "in", [{"steps": 12} for _ in range(8)], size=128)
-    out_dir = tmp_path / "out"
-    args = ["batch", str(manifest), "--out-dir", str(out_dir)]
-    batch = start_cli(*args, *server_args(comfy_server, second_server))
+    batch, out_dir = start_batch(tmp_path, 8, comfy_server, second_server)
 
     wait_for(lambda: len(rendering_actors(batch)) == 2, 180, "both actors rendering", batch)
     os.kill(rendering_actors(batch)[0], signal.SIGKILL)
