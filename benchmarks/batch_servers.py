@@ -31,7 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # as the CLI runs: Ray's workers import `host` from the repo
 
 from host import comfy_server as comfy  # noqa: E402
-from host.batch import BatchRun, OneServer, attach_records, prepare_batch  # noqa: E402
+from host.batch import (  # noqa: E402
+    BatchRun,
+    OneServer,
+    agreed_info,
+    attach_records,
+    model_names,
+    prepare_batch,
+)
 from host.cluster import RayServers  # noqa: E402
 
 
@@ -55,7 +62,7 @@ def timed_run(servers, lines: list[str], folder: Path, label: str) -> float:
     started = time.perf_counter()
     with servers:
         entered = time.perf_counter()
-        attach_records(jobs, next(iter(servers.infos(["relight_default.safetensors"]).values())))
+        attach_records(jobs, agreed_info(servers.infos(model_names(jobs))))
         run = BatchRun(out_dir, jobs, {})
         rendering = time.perf_counter()
         servers.run(jobs, run)

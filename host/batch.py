@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -165,9 +166,14 @@ def run_order(jobs: list[BatchJob]) -> list[BatchJob]:
     return sorted(jobs, key=lambda job: (-job.item.priority, job.line))
 
 
-def model_names(jobs: list[BatchJob]) -> list[str]:
+def job_models(jobs: list[BatchJob]) -> dict[int, str]:
+    """Each job's model file name, by line: its own `model` option or the workflow's."""
     default = str(workflow_defaults(load_workflow())["model"])
-    return sorted({str(job.item.options.get("model", default)) for job in jobs})
+    return {job.line: str(job.item.options.get("model", default)) for job in jobs}
+
+
+def model_names(jobs: list[BatchJob]) -> list[str]:
+    return sorted(set(job_models(jobs).values()))
 
 
 # --- records: what made an output -----------------------------------------------------------
@@ -189,9 +195,9 @@ def agreed_info(infos: dict[str, dict]) -> dict:
 
 
 def attach_records(jobs: list[BatchJob], info: dict) -> None:
-    default = str(workflow_defaults(load_workflow())["model"])
+    models = job_models(jobs)
     for job in jobs:
-        model = str(job.item.options.get("model", default))
+        model = models[job.line]
         job.record = {
             "pack": info["pack_version"],
             "model": {"name": model, "sha256": info["models"].get(model)},
@@ -439,17 +445,13 @@ class BatchRun:
         lines = [json.dumps(self.entries[line], sort_keys=True) for line in sorted(self.entries)]
         with contextlib.suppress(OptionError):
             write_atomically("out-dir", self.out_dir / REPORT_NAME, "\n".join(lines).encode())
-        counts: dict[str, int] = {}
-        for entry in self.entries.values():
-            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        return counts
+        return dict(Counter(entry["status"] for entry in self.entries.values()))
 
 
 class OneServer:
     """The CLI's own loop: items one after another on one ComfyUI (given, or started here)."""
 
     def __init__(self, url: str | None) -> None:
-        self.given = url
         self._context = comfy_url(url)
         self.url = ""
 

@@ -177,7 +177,7 @@ class RayServers:
             try:
                 workers.append(Worker(actor, ray.get(actor.describe.remote())))
             except ray.exceptions.RayError as error:
-                say(f"a server could not start, going on without it: {first_line(error)}")
+                say(f"a server could not start, going on without it: {message_line(error)}")
         if not workers:
             raise comfy.ServerError("no ComfyUI server could be started or reached")
         names = ", ".join(worker.name for worker in workers)
@@ -191,7 +191,7 @@ class RayServers:
             try:
                 infos[name] = ray.get(answer)
             except ray.exceptions.RayError as error:  # say which server, not Ray's traceback
-                raise comfy.ServerError(f"{name}: {first_line(error)}") from None
+                raise comfy.ServerError(f"{name}: {message_line(error)}") from None
         return infos
 
     def run(self, jobs: list[BatchJob], run: BatchRun) -> None:
@@ -233,15 +233,16 @@ class RayServers:
         try:
             return ray.get(ref)
         except ray.exceptions.RayTaskError as error:  # raised in render: a bug, say so
-            return Outcome(FAILED, task.worker.name, 0.0, reason=first_line(error))
+            return Outcome(FAILED, task.worker.name, 0.0, reason=message_line(error))
         except ray.exceptions.RayError as error:  # the actor, its node or the result is gone
-            reason = f"{task.worker.name}'s actor was lost ({first_line(error)})"
+            reason = f"{task.worker.name}'s actor was lost ({message_line(error)})"
             return Outcome(SERVER_LOST, task.worker.name, 0.0, reason=reason)
 
     def _drop(self, worker: Worker) -> None:
         with contextlib.suppress(Exception):
             ray.kill(worker.actor)
         self.workers.remove(worker)
+        self._actors.remove(worker.actor)  # nothing left to stop: its server went with it
 
     def _cancel(self, running: dict[ray.ObjectRef, Running]) -> None:
         """Interrupt every running item and wait (bounded) until its render returned, so its
@@ -264,7 +265,8 @@ def on_node(node_id: str) -> NodeAffinitySchedulingStrategy:
     return NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
 
 
-def first_line(error: BaseException) -> str:
+def message_line(error: BaseException) -> str:
+    """The error's own message: the last line of what Ray prints (a traceback before it)."""
     lines = [line for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 

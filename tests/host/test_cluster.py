@@ -82,6 +82,7 @@ def make_jobs(folder: Path, count: int) -> list[batch.BatchJob]:
 def run_on(actors: list[FakeActor], jobs: list[batch.BatchJob], out: Path) -> dict:
     servers = cluster.RayServers([], None)
     servers.workers = [cluster.Worker(actor, actor.name) for actor in actors]
+    servers._actors = list(actors)  # as __enter__ leaves them
     run = batch.BatchRun(out, jobs, {})
     servers.run(jobs, run)
     run.close()

@@ -45,24 +45,26 @@ def test_the_command_stops_when_its_starter_is_killed() -> None:
     assert gone(wrapper, 5.0) or open(f"/proc/{wrapper}/stat").read().split()[2] == "Z"
 
 
-def test_a_terminated_wrapper_stops_its_command() -> None:
+def wrapped_sleep() -> tuple[subprocess.Popen, int]:
+    """The wrapper, started by this test process around `sleep`, and the sleep's pid."""
     wrapper = subprocess.Popen(
         [sys.executable, str(EXIT_WITH_PARENT), str(os.getpid()), "--", "sleep", "120"]
     )
     time.sleep(0.5)
     [command] = open(f"/proc/{wrapper.pid}/task/{wrapper.pid}/children").read().split()
+    return wrapper, int(command)
+
+
+def test_a_terminated_wrapper_stops_its_command() -> None:
+    wrapper, command = wrapped_sleep()
     wrapper.terminate()
     wrapper.wait(timeout=15)
-    assert gone(int(command), 5.0)
+    assert gone(command, 5.0)
 
 
 def test_a_killed_wrapper_takes_its_command_with_it() -> None:
     """Ray SIGKILLs a dying worker's direct children: the wrapper, not the server below it."""
-    wrapper = subprocess.Popen(
-        [sys.executable, str(EXIT_WITH_PARENT), str(os.getpid()), "--", "sleep", "120"]
-    )
-    time.sleep(0.5)
-    [command] = open(f"/proc/{wrapper.pid}/task/{wrapper.pid}/children").read().split()
+    wrapper, command = wrapped_sleep()
     wrapper.kill()
     wrapper.wait()
-    assert gone(int(command), 5.0), "the command outlived its killed wrapper"
+    assert gone(command, 5.0), "the command outlived its killed wrapper"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
-from relight_testing.cli_runs import run_cli, start_cli
+from relight_testing.cli_runs import cli_files, run_cli, start_cli
 
 from relight_inpaint.host.batch import JOB_RECORD_NAME, REPORT_NAME
 from relight_inpaint.host.comfy_server import Server, answers, make_base_dir, start_server
@@ -75,9 +75,8 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def cli_files(server: Server) -> set[Path]:
-    base = server.base_dir
-    return {*base.glob("input/relight_cli/*"), *base.glob("output/relight_cli/*")}
+def left_on(*servers: Server) -> set[Path]:
+    return set().union(*(cli_files(server.base_dir) for server in servers))
 
 
 def queue(server: Server) -> dict:
@@ -112,7 +111,7 @@ def test_twenty_items_over_two_servers_each_output_right_and_nothing_left_on_the
 ) -> None:
     manifest = write_batch(tmp_path / "in", [{"steps": 2, "seed": i} for i in range(20)])
     out_dir = tmp_path / "out"
-    left_before = cli_files(comfy_server) | cli_files(second_server)
+    left_before = left_on(comfy_server, second_server)
 
     result = run_cli(
         "batch", str(manifest), "--out-dir", str(out_dir), *server_args(comfy_server, second_server)
@@ -127,7 +126,7 @@ def test_twenty_items_over_two_servers_each_output_right_and_nothing_left_on_the
     record = read_jsonl(out_dir / JOB_RECORD_NAME)
     assert sorted(entry["out"] for entry in record) == [f"photo{i:02d}.png" for i in range(20)]
     assert not list(out_dir.glob(".*.part"))
-    assert cli_files(comfy_server) | cli_files(second_server) == left_before
+    assert left_on(comfy_server, second_server) == left_before
     assert "20 written, 0 failed" in result.stderr
 
 
@@ -214,7 +213,7 @@ def test_ctrl_c_interrupts_every_server_and_a_rerun_does_only_the_missing_items(
     out_dir = tmp_path / "out"
     args = ["batch", str(manifest), "--out-dir", str(out_dir)]
     servers = server_args(comfy_server, second_server)
-    left_before = cli_files(comfy_server) | cli_files(second_server)
+    left_before = left_on(comfy_server, second_server)
     batch = start_cli(*args, *servers)
 
     def both_busy_after_the_short_ones() -> bool:
@@ -232,7 +231,7 @@ def test_ctrl_c_interrupts_every_server_and_a_rerun_does_only_the_missing_items(
         wait_for(lambda s=server: not queue(s)["queue_running"], 5, "the servers to stop")
         assert not queue(server)["queue_pending"]
         assert "execution_interrupted" in json.dumps(latest_status(server))
-    assert cli_files(comfy_server) | cli_files(second_server) == left_before  # cleaned up too
+    assert left_on(comfy_server, second_server) == left_before  # cleaned up too
     assert sorted(path.name for path in out_dir.glob("*.png")) == [
         f"photo{i:02d}.png" for i in range(2, 6)
     ]

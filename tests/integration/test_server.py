@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
-from relight_testing.cli_runs import run_cli
+from relight_testing.cli_runs import cli_files, run_cli
 from relight_testing.prompts import PACK_NODES, TEST_OUTPUT_PREFIX, TEST_UPLOADS, relight_prompt
 
 from relight_inpaint.host import comfy_server as comfy_server_module
@@ -85,11 +85,6 @@ def wait_until_running(url: str, prompt_id: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"prompt {prompt_id} did not start within {timeout} s")
-
-
-def cli_files(base_dir: Path) -> set[Path]:
-    """What the command line left in the server's input and output relight_cli folders."""
-    return {*base_dir.glob("input/relight_cli/*"), *base_dir.glob("output/relight_cli/*")}
 
 
 def decode_png(data: bytes) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from relight_inpaint.host.comfy_server import REPO, VENV_PYTHON
 
@@ -32,3 +33,8 @@ def start_cli(*args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def cli_files(base_dir: Path) -> set[Path]:
+    """What the command line left in a server's input and output relight_cli folders."""
+    return {*base_dir.glob("input/relight_cli/*"), *base_dir.glob("output/relight_cli/*")}
