@@ -43,6 +43,7 @@ CANCEL_WAIT_S = 15.0
 CANCEL_POLL_S = 1.0
 MAX_LOSSES = 2  # servers an item may bring down (or lose) before it counts as failed
 STOP_WAIT_S = 30.0
+HEAD_TIMEOUT_S = 5.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -121,6 +122,8 @@ class RayServers:
     def __exit__(self, *exc_info: object) -> None:
         """Stop the servers the actors started (those still starting stop when their actor is
         killed: exit_with_parent.py), then the actors and the driver's Ray."""
+        if not ray.is_initialized():  # never connected (any Ray call would start a runtime)
+            return
         stops = [actor.stop.remote() for actor in self._actors]
         with contextlib.suppress(Exception):
             ray.wait(stops, num_returns=len(stops), timeout=STOP_WAIT_S)
@@ -128,8 +131,7 @@ class RayServers:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
         self.workers, self._actors = [], []
-        if ray.is_initialized():
-            ray.shutdown()
+        ray.shutdown()
 
     def _connect(self) -> None:
         say(
@@ -148,6 +150,7 @@ class RayServers:
                 object_store_memory=OBJECT_STORE_BYTES,
                 logging_level="error",
             )
+        check_head(self.address)
         handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
         try:
             ray.init(address=self.address, **options)
@@ -259,6 +262,21 @@ class RayServers:
                 done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_POLL_S)
                 for ref in done:
                     del pending[ref]
+
+
+def check_head(address: str) -> None:
+    """A HOST:PORT that nothing answers at is refused at once: Ray would wait a minute for it
+    and then start a runtime of its own on this machine instead."""
+    if address in (LOCAL, "auto") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=HEAD_TIMEOUT_S).close()
+    except (OSError, ValueError) as error:
+        raise comfy.ServerError(
+            f"cannot reach the Ray cluster at {address}: expected HOST:PORT of a running head "
+            f"(`ray start --head`), auto or local ({error})"
+        ) from None
 
 
 def on_node(node_id: str) -> NodeAffinitySchedulingStrategy:

@@ -150,3 +150,30 @@ def test_items_go_out_in_priority_then_manifest_order(tmp_path: Path) -> None:
     jobs[3].item.priority = 1
     run_on([FakeActor("a", lambda line: batch.DONE, log)], batch.run_order(jobs), tmp_path / "o")
     assert [line for _, line in log] == [3, 4, 1, 2]
+
+
+def test_a_cluster_address_nothing_answers_at_is_refused_without_starting_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from relight_inpaint.host import cli, comfy_server
+
+    calls: list[str] = []
+
+    def never(name: str) -> Callable:
+        return lambda *args, **kwargs: calls.append(name)  # any Ray call would start a runtime
+
+    monkeypatch.setattr(cli, "stop_on_signals", lambda: None)
+    for name in ("init", "wait", "get", "kill", "shutdown"):
+        monkeypatch.setattr(cluster.ray, name, never(name))
+    make_jobs(tmp_path, 1)
+    manifest = tmp_path / "batch.jsonl"
+    manifest.write_text('{"image": "p1.png", "mask": "mask.png"}\n')
+    address = f"127.0.0.1:{comfy_server.free_port()}"
+
+    status = cli.main(
+        ["batch", str(manifest), "--out-dir", str(tmp_path / "o"), "--cluster", address]
+    )
+
+    assert status == 1
+    assert f"cannot reach the Ray cluster at {address}" in capsys.readouterr().err
+    assert calls == []
