@@ -43,16 +43,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..conditioning.light import Light  # noqa: E402
-from ..conditioning.light_estimate import estimate_light, estimate_scene_light  # noqa: E402
-from ..conditioning.normals import (  # noqa: E402
+from ..lighting.light import Light  # noqa: E402
+from ..lighting.light_estimate import estimate_light, estimate_scene_light  # noqa: E402
+from ..lighting.normals import (  # noqa: E402
     angular_error_degrees,
     estimate_normals,
     heights_from_depth,
     normals_from_heights,
 )
 from ..conditioning.prefill import push_pull_fill  # noqa: E402
-from ..conditioning.reshade import reshade  # noqa: E402
+from ..lighting.reshade import reshade  # noqa: E402
 from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
 from ..host.workflow import (  # noqa: E402
     apply_options,

@@ -44,10 +44,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..conditioning.light import Light, make_light  # noqa: E402
+from ..lighting.light import Light, make_light  # noqa: E402
 from ..conditioning.mask import prepare_masked_image  # noqa: E402
-from ..conditioning.normals import angular_error_degrees, estimate_normals  # noqa: E402
-from ..conditioning.reshade import reshade  # noqa: E402
+from ..lighting.normals import angular_error_degrees, estimate_normals  # noqa: E402
+from ..lighting.reshade import reshade  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
 from ..nodes.relight_inpaint_sampler import DEFAULT_CONTEXT  # noqa: E402

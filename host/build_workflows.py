@@ -99,8 +99,8 @@ def sphere_card(light_node: dict) -> Image.Image:
     import importlib
 
     import_pack()  # conditioning/ is plain torch: no host needed
-    lights = importlib.import_module("relight_inpaint.conditioning.light")
-    light_preview = importlib.import_module("relight_inpaint.conditioning.shading").light_preview
+    lights = importlib.import_module("relight_inpaint.lighting.light")
+    light_preview = importlib.import_module("relight_inpaint.lighting.shading").light_preview
     direction_from_angles, make_light = lights.direction_from_angles, lights.make_light
 
     inputs = light_node["inputs"]

@@ -20,7 +20,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from ..conditioning.light import LIGHT_MAP_CHANNELS
+from ..lighting.light import LIGHT_MAP_CHANNELS
 from .errors import WeightFormatError
 from .relight_net import RelightRegressor, RelightUNet, downscale_factor
 
@@ -34,7 +34,7 @@ ARCHITECTURES = {DIFFUSION_UNET: RelightUNet, REGRESSOR: RelightRegressor}
 PREDICTIONS = ("eps", "v", "flow", "x0")  # x0: sampled as flow, see relight_net
 MODES = ("relight", "fill")
 LATENT_CHANNELS = 3  # pixel space: RGB in -1..1
-# shading_map: the requested light's shading of the subject's normals (conditioning/shading);
+# shading_map: the requested light's shading of the subject's normals (lighting/shading);
 # a model trained with it gets the re-shaded subject as its masked_image in relight mode.
 # Files without it were trained on the gradient light map alone and run as they did.
 CONCAT_CHANNELS = {

@@ -17,7 +17,7 @@ import comfy.sd
 import comfy.supported_models_base
 import torch
 
-from ..conditioning.reshade import DETAIL_SIGMA, keep_colours
+from ..lighting.reshade import DETAIL_SIGMA, keep_colours
 from .relight_format import (
     ARCHITECTURES,
     REGRESSOR,
@@ -31,6 +31,7 @@ from .relight_format import (
 )
 
 MODEL_OPTIONS_KEY = "relight_inpaint"
+REFINER_OPTION = "relight_refiner"  # transformer_options key: False = the re-shading as it is
 MODEL_TYPES = {
     "eps": comfy.model_base.ModelType.EPS,
     "v": comfy.model_base.ModelType.V_PREDICTION,
@@ -93,10 +94,18 @@ class RelightDiffusion(comfy.model_base.BaseModel):
         sampler so that every path gets it: ComfyUI's KSampler, SamplerCustomAdvanced, API
         graphs."""
         options = {} if transformer_options is None else transformer_options
+        names = self.relight_config.concat
+        shaded = c_concat is not None and self.relight_config.shaded
+        if (
+            shaded
+            and not options.get(REFINER_OPTION, True)
+            and bool(relight_rows(c_concat, names).all())
+        ):
+            return subject_reference(c_concat, names).to(x) * 2.0 - 1.0
         denoised = super().apply_model(x, t, c_concat, c_crossattn, control, options, **kwargs)
-        if c_concat is None or not self.relight_config.shaded:
+        if not shaded:
             return denoised
-        return keep_subject_colours(denoised, c_concat, self.relight_config.concat)
+        return keep_subject_colours(denoised, c_concat, names)
 
 
 def keep_subject_colours(
@@ -106,16 +115,34 @@ def keep_subject_colours(
     re-shaded subject) and its detail finer than DETAIL_SIGMA, wherever the concat's mode
     channel says relight; fill keeps its own answer. Why: the small refiner learns shadows and
     edges from rendered scenes, but on real photos it also moves colours and smooths skin
-    (conditioning/reshade.keep_colours)."""
-    mode = concat[:, channel_slice(names, "mode")]
-    relight = (mode.amax(dim=(1, 2, 3)) < 0.5).to(denoised.device)
+    (lighting/reshade.keep_colours)."""
+    relight = relight_rows(concat, names).to(denoised.device)
     if not bool(relight.any()):
         return denoised
-    reference = (concat[:, channel_slice(names, "masked_image")].to(denoised) + 1.0) / 2.0
+    reference = subject_reference(concat, names).to(denoised)
     answer = ((denoised + 1.0) / 2.0).clamp(0.0, 1.0)
     kept = keep_colours(answer.movedim(1, -1), reference.movedim(1, -1), DETAIL_SIGMA)
     kept = kept.movedim(-1, 1)
     return torch.where(relight[:, None, None, None], kept * 2.0 - 1.0, denoised)
+
+
+def relight_rows(concat: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+    """[B] bool: which rows of the concat ask for a relight (the mode channel is 0)."""
+    return concat[:, channel_slice(names, "mode")].amax(dim=(1, 2, 3)) < 0.5
+
+
+def subject_reference(concat: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+    """[B,3,H,W] 0..1: the re-shaded subject the concat carries (relight mode)."""
+    return (concat[:, channel_slice(names, "masked_image")] + 1.0) / 2.0
+
+
+def with_refiner(model, refine: bool):
+    """A clone of the ModelPatcher whose relights use the refiner or (refine False) give the
+    re-shaded subject as it is. Through model_options, so ComfyUI's samplers carry it."""
+    patched = model.clone()
+    options = patched.model_options.setdefault("transformer_options", {})
+    patched.model_options["transformer_options"] = {**options, REFINER_OPTION: refine}
+    return patched
 
 
 def pixel_space_vae() -> comfy.sd.VAE:

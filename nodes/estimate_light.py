@@ -8,11 +8,11 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..conditioning.checks import require_photo
-from ..conditioning.light import Light
-from ..conditioning.light_estimate import LightEstimate, estimate_light, estimate_scene_light
 from ..conditioning.mask import resize_mask
-from ..conditioning.normals import depth_plane, flat_normals, subject_normals
-from ..conditioning.shading import light_preview
+from ..lighting.light import Light
+from ..lighting.light_estimate import LightEstimate, estimate_light, estimate_scene_light
+from ..lighting.normals import depth_plane, flat_normals, subject_normals
+from ..lighting.shading import light_preview
 from .common import CATEGORY, check_widgets, refuse_bad_widgets
 from .common import Light as LightType
 from .geometry_inputs import geometry_inputs, image_batch

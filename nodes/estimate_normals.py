@@ -7,7 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from ..conditioning.checks import require_photo
 from ..conditioning.mask import resize_mask
-from ..conditioning.normals import CONVENTIONS, encode_normal_map, subject_normals
+from ..lighting.normals import CONVENTIONS, encode_normal_map, subject_normals
 from .common import CATEGORY, check_widgets, refuse_bad_widgets
 from .geometry_inputs import CONVENTION_TIP, DEPTH_MAP_TIP, image_batch
 

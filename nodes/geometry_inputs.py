@@ -6,7 +6,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..conditioning.checks import require_finite
-from ..conditioning.normals import CONVENTIONS
+from ..lighting.normals import CONVENTIONS
 
 NORMAL_MAP_TIP = (
     "Optional normal map of the subject (RGB = (n + 1) / 2, x right, y up, z toward the "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
-from ..conditioning.light import (
+from ..lighting.light import (
     PRESET_DIRECTIONS,
     Light,
     direction_from_angles,
@@ -12,7 +12,7 @@ from ..conditioning.light import (
     normalize_direction,
     parse_color,
 )
-from ..conditioning.shading import light_preview
+from ..lighting.shading import light_preview
 from .common import CATEGORY, arguments, check_widgets, refuse_bad_widgets
 from .common import Light as LightType
 

@@ -7,7 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from ..conditioning.checks import require_finite
 from ..conditioning.upscale import restorer, system_upscaler
-from ..sampling.crops import PREVIEW_SIDE, Sampling, relight_crops
+from ..sampling.crops import PREVIEW_SIDE, REFINER_CHOICES, Sampling, relight_crops
 from .common import CATEGORY, arguments, check_widgets, refuse_bad_widgets, say_on_node
 from .relight_conditioning import make_geometry, optional_inputs, shared_inputs
 
@@ -61,6 +61,16 @@ def crop_inputs() -> list:
             tooltip="From Shadow Mask (edit it as you like): relight paints this cast shadow "
             "for the light; fill removes it together with the masked object. Pixels outside "
             "the mask and the shadow stay bit-identical.",
+        ),
+        io.Combo.Input(
+            "refiner",
+            options=list(REFINER_CHOICES),
+            default="auto",
+            optional=True,
+            tooltip="The pack's model: whether its network refines the re-shaded subject. "
+            "auto: off for relight (on real photos the re-shading alone looks better: the "
+            "refiner was trained on rendered scenes), on for fill (it paints the hole). "
+            "IC-Light always samples.",
         ),
     ]
 
@@ -162,6 +172,7 @@ class RelightInpaintSampler(io.ComfyNode):
         normal_convention=None,
         light_map=None,
         context=None,
+        refiner=None,
     ) -> bool | str:
         return check_widgets(cls, **arguments(locals()))
 
@@ -190,6 +201,7 @@ class RelightInpaintSampler(io.ComfyNode):
         resolution=0,
         upscale_model=None,
         cast_shadow=None,
+        refiner="auto",
     ) -> io.NodeOutput:
         refuse_bad_widgets(cls, **arguments(locals()))
         require_finite("background", background)
@@ -210,6 +222,7 @@ class RelightInpaintSampler(io.ComfyNode):
             geometry,
             restorer(upscale_model or default_upscaler()),
             shadow=cast_shadow,
+            refiner=refiner,
         )
         say_on_node(cls, stitched.warnings)
         latent = {"samples": stitched.latent}

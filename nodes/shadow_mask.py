@@ -6,13 +6,25 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..conditioning.composite import preview_image
-from ..conditioning.normals import depth_plane
-from ..conditioning.shadows import shadow_mask
-from .common import CATEGORY, Light, MaskCond, check_widgets, refuse_bad_widgets
+from ..lighting.normals import depth_plane
+from ..lighting.shadows import shadow_mask
+from .common import (
+    CATEGORY,
+    Light,
+    MaskCond,
+    check_widgets,
+    refuse_bad_widgets,
+    say_on_node,
+)
 from .geometry_inputs import image_batch
 
 MODES = ["relight", "fill"]
+WITHOUT_DEPTH = ["none", "guess"]
 PREVIEW_SIDE = 2048
+NO_DEPTH = (
+    "no cast shadow: a shadow needs a surface to fall on, and without a depth map none is "
+    "known (connect a depth map of the photo, or set without_depth to guess)"
+)
 
 
 def shadow_overlay(image: torch.Tensor, subject: torch.Tensor, shadow: torch.Tensor):
@@ -30,6 +42,7 @@ class ShadowMask(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="ShadowMask",
+            hidden=[io.Hidden.unique_id],
             display_name="Shadow Mask",
             category=CATEGORY,
             description=(
@@ -38,8 +51,9 @@ class ShadowMask(io.ComfyNode):
                 "paints it there with the light's shadow darkness). fill: the shadow the object "
                 "to remove casts in the photo under the scene's light (the sampler removes it "
                 "with the object). A depth map of the photo (any estimator's) gives the shape "
-                "and the surface it stands on; without one the subject is taken to rest on a "
-                "flat surface facing you, which gets the direction right but not the length."
+                "and the surface it stands on. Without one, relight paints no shadow (a portrait "
+                "before a wall would get a silhouette on the wall) unless without_depth is "
+                "guess: the subject then rests on a flat surface facing you."
             ),
             inputs=[
                 MaskCond.Input(
@@ -80,6 +94,15 @@ class ShadowMask(io.ComfyNode):
                     "depth_relief is fitted to the photo's shadows under it. Without it: the "
                     "requested light's own ambient sets the darkness.",
                 ),
+                io.Combo.Input(
+                    "without_depth",
+                    options=WITHOUT_DEPTH,
+                    default="none",
+                    optional=True,
+                    tooltip="relight without a depth map: none = no cast shadow (nothing is known "
+                    "for it to fall on); guess = the subject rests on a flat surface facing you "
+                    "(right for an object on a table seen from the front, wrong for a portrait).",
+                ),
             ],
             outputs=[
                 io.Mask.Output(
@@ -96,16 +119,28 @@ class ShadowMask(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, mode=None, depth_relief=None) -> bool | str:
-        return check_widgets(cls, mode=mode, depth_relief=depth_relief)
+    def validate_inputs(cls, mode=None, depth_relief=None, without_depth=None) -> bool | str:
+        return check_widgets(cls, mode=mode, depth_relief=depth_relief, without_depth=without_depth)
 
     @classmethod
     def execute(
-        cls, mask_cond, light, mode, depth_map=None, depth_relief=0.0, scene_light=None
+        cls,
+        mask_cond,
+        light,
+        mode,
+        depth_map=None,
+        depth_relief=0.0,
+        scene_light=None,
+        without_depth="none",
     ) -> io.NodeOutput:
-        refuse_bad_widgets(cls, mode=mode, depth_relief=depth_relief)
+        refuse_bad_widgets(cls, mode=mode, depth_relief=depth_relief, without_depth=without_depth)
         image, subject = mask_cond.image, mask_cond.mask
         depth = image_batch("depth_map", depth_map, mask_cond.batch_size)
+        if depth is None and mode == "relight" and without_depth == "none":
+            say_on_node(cls, [NO_DEPTH])
+            nothing = torch.zeros_like(subject)
+            return io.NodeOutput(nothing, shadow_overlay(image, subject, nothing))
+        say_on_node(cls, [])
         if depth is not None:
             depth = depth_plane(depth, *subject.shape[1:3])
         scene = scene_light if mode == "relight" else None  # fill: `light` is the scene's

@@ -16,10 +16,11 @@ import torch
 from ..conditioning.checks import require_workable_size
 from ..conditioning.composite import composite, preview_image, resize_image
 from ..conditioning.crop_stitch import Box, crop_map, plan_crops, work_size
-from ..conditioning.light import Light
 from ..conditioning.mask import MaskedImage, as_mask_batch, match_batch, resize_mask
 from ..conditioning.seam import match_seam
-from ..conditioning.shadows import paint_cast_shadow
+from ..lighting.light import Light
+from ..lighting.shadows import paint_cast_shadow
+from ..model_loader.relight_model import with_refiner
 from .relight_sampling import (
     Geometry,
     check_mode,
@@ -73,6 +74,24 @@ class Sampling:
     sampler_name: str
     scheduler: str
     denoise: float
+
+
+REFINER_CHOICES = ("auto", "on", "off")
+# What `auto` picks per mode for the pack's shading models, as measured on real photos
+# (benchmarks/realphotos.py, benchmarks/look.py): the refiner, trained on rendered scenes, put
+# a dark veil and silhouette shadows over real portraits; a fill needs it (it paints the hole).
+REFINER_AUTO = {"relight": False, "fill": True}
+
+
+def refiner_model(model, info: dict, mode: str, refiner: str):
+    """The model as `refiner` asks: unchanged for IC-Light and older files (they have no
+    separate re-shading to give), else a clone told whether its relights are refined."""
+    if refiner not in REFINER_CHOICES:
+        raise ValueError(f"refiner: expected one of {REFINER_CHOICES}, got {refiner!r}")
+    if info["kind"] != "relight" or not info.get("shaded"):
+        return model
+    refine = REFINER_AUTO[mode] if refiner == "auto" else refiner == "on"
+    return with_refiner(model, refine)
 
 
 # The pack's default model as its workflows sample it: one step (it ignores the noisy input).
@@ -181,14 +200,17 @@ def relight_crops(
     restore=None,
     match_edges: bool = True,
     shadow: torch.Tensor | None = None,
+    refiner: str = "auto",
 ) -> Stitched:
     """The photo with every masked region re-done through its own crop. conditioning: the
     positive / negative / background inputs (IC-Light); restore(generated, original, mask,
     mode) brings a crop worked below its size back to full detail (None: bilinear);
     match_edges: seam matching (off only to measure what it does); shadow: a cast shadow mask
-    (ShadowMask): fill removes it with the subject, relight paints it for the light."""
+    (ShadowMask): fill removes it with the subject, relight paints it for the light; refiner:
+    auto / on / off (the pack's shading models: whether the network refines the re-shading)."""
     info = require_info(model)
     check_mode(info, mode)
+    model = refiner_model(model, info, mode, refiner)
     height, width = masked.image.shape[1:3]
     check_image_size(height, width)
     light = light.repeat_to(masked.batch_size)
@@ -239,6 +261,7 @@ def _stitch_crops(model, vae, masked, light, mode, settings, options, info) -> S
     latent = None
     for jobs_of_size in group_jobs(jobs):
         samples = _run_group(model, vae, masked, light, mode, settings, options, jobs_of_size)
+        warnings += [note for note in samples[2] if note not in warnings]
         latent = samples[0] if latent is None else latent
         decoded = vae.decode(samples[0])[..., :3].to(masked.image.dtype)
         for k, job in enumerate(jobs_of_size):
@@ -277,7 +300,7 @@ def _run_group(model, vae, masked, light, mode, settings, options, jobs):
         settings.scheduler,
         settings.denoise,
     )
-    return samples, prepared.shading
+    return samples, prepared.shading, prepared.notes
 
 
 def _stitch(output, masked, decoded, job: CropJob, mode: str, options: CropOptions) -> None:

@@ -20,10 +20,10 @@ import latent_preview
 import torch
 
 from ..conditioning.composite import composite, resize_image, resize_to_multiple
-from ..conditioning.light import Light, angles_from_direction
 from ..conditioning.mask import MaskedImage, resize_mask
-from ..conditioning.normals import subject_normals
-from ..conditioning.shading import iclight_ramp, shading_map
+from ..lighting.light import Light, angles_from_direction
+from ..lighting.normals import subject_normals
+from ..lighting.shading import iclight_ramp, shading_map
 from ..model_loader.relight_model import model_info
 from .spatial import (
     blend_latents,
@@ -60,6 +60,7 @@ class Prepared:
     latent_image: torch.Tensor
     noise_mask: torch.Tensor  # [B, h, w] at the model's pixel size
     shading: torch.Tensor  # [B, h, w, 3] 0..1: the light map the model was told, for preview
+    notes: tuple[str, ...] = ()  # what the relight found of the subject (face mesh, matte)
 
 
 def require_info(model) -> dict:
@@ -154,8 +155,11 @@ def prepare(
     normals, heights = subject_normals(
         mask, geometry.normal_map, geometry.depth_map, geometry.convention
     )
+    estimated = geometry.normal_map is None and geometry.depth_map is None
     if info["kind"] == "relight":
-        prepared = _prepare_relight(info, vae, image, mask, light, mode, normals, heights)
+        prepared = _prepare_relight(
+            info, vae, image, mask, light, mode, normals, heights, estimated
+        )
     else:
         prepared = _prepare_iclight(
             model, info, vae, image, mask, light, positive, negative, background, normals, geometry
@@ -164,12 +168,14 @@ def prepare(
     return prepared
 
 
-def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> Prepared:
+def _prepare_relight(info, vae, image, mask, light, mode, normals, heights, estimated) -> Prepared:
     prefilled = model_image(image, mask, mode)  # fill: the push-pull pre-fill, computed once
     if info.get("shaded"):
-        pixels, shading = shaded_inputs(image, mask, light, mode, normals, heights, prefilled)
+        pixels, shading, notes = shaded_inputs(
+            image, mask, light, mode, normals, heights, prefilled, estimated
+        )
     else:  # trained on the gradient light map: runs as it always did
-        pixels, shading = prefilled, shading_map(normals, light)
+        pixels, shading, notes = prefilled, shading_map(normals, light), ()
     lit = relight_concat(image, mask, light, mode, info["concat"], pixels, shading)
     # The unconditional branch sees no light: cfg > 1 then pushes toward the requested light.
     unlit = without_light(lit, info["concat"])
@@ -180,6 +186,7 @@ def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> P
         latent_image=vae.encode(start_image(image, mask, mode, prefilled)),
         noise_mask=mask,
         shading=shading.clamp(0.0, 1.0),
+        notes=notes,
     )
 
 

@@ -3,7 +3,7 @@
 - The pack's model: `c_concat` = the image (-1..1; for fill, the hole pre-filled from its
   border) + mask + light map + mode flag; a shading model (`shading_map` in its config) also
   gets the shading map of the subject's normals, and in relight mode its image channels hold the
-  subject already re-shaded for the light (conditioning/reshade): it refines that.
+  subject already re-shaded for the light (lighting/reshade): it refines that.
 - IC-Light: the foreground on a grey matte (fc), plus a background (fbc), as latents; the
   light enters as the starting latent (a light gradient image), the way IC-Light was trained.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 
 from ..conditioning.exemplar_fill import exemplar_fill
-from ..conditioning.light import Light, light_map_channels
-from ..conditioning.normals import FLAT
-from ..conditioning.reshade import reshade
-from ..conditioning.shading import shading_map
+from ..lighting.light import Light, light_map_channels
+from ..lighting.normals import FLAT
+from ..lighting.reshade import reshade
+from ..lighting.shading import shading_map
 from ..model_loader.relight_format import channel_slice
 
 SHADED_CHANNELS = ("light_map", "shading_map")  # zeroed together for the unconditional branch
@@ -41,17 +41,20 @@ def shaded_inputs(
     normals: torch.Tensor,
     heights: torch.Tensor | None = None,
     prefilled: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image channels [B,3,H,W] in -1..1, shading map [B,H,W,3]) for a shading model.
-    relight: the subject re-shaded for `light` with `normals`, and their shading; fill: the
-    pre-filled hole (`prefilled`, when the caller has it), and the light's shading of flat
-    ground (the hole has no subject)."""
+    estimated: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """(image channels [B,3,H,W] in -1..1, shading map [B,H,W,3], notes on the subject's shape
+    for the node) for a shading model.
+    relight: the subject re-shaded for `light` with `normals`, and their shading; `estimated`:
+    the normals are only the silhouette's guess, so the re-shading finds the subject's shape
+    itself (a face mesh, the person in the region); fill: the pre-filled hole (`prefilled`,
+    when the caller has it), and the light's shading of flat ground (the hole has no subject)."""
     if mode == "fill":
         flat = normals.new_tensor(FLAT).expand_as(normals)
         pixels = model_image(image, mask, mode) if prefilled is None else prefilled
-        return pixels, shading_map(flat, light)
-    relit = reshade(image[..., :3], mask, light, normals, heights)
-    return relit.image.movedim(-1, 1) * 2.0 - 1.0, relit.shading
+        return pixels, shading_map(flat, light), ()
+    relit = reshade(image[..., :3], mask, light, None if estimated else normals, heights)
+    return relit.image.movedim(-1, 1) * 2.0 - 1.0, relit.shading, relit.subject.notes
 
 
 def start_image(

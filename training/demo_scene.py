@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..conditioning.light_estimate import estimate_scene_light  # noqa: E402
+from ..lighting.light_estimate import estimate_scene_light  # noqa: E402
 from .render import depth_map, render_sample  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

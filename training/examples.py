@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..conditioning.light import Light
-from ..conditioning.normals import estimate_normals, flat_normals
+from ..lighting.light import Light
+from ..lighting.normals import estimate_normals, flat_normals
 from ..sampling.spatial import relight_concat, shaded_inputs, without_light
 from .render import render_sample
 
@@ -172,7 +172,7 @@ def make_batch(
         # window is cut from the finished conditioning
         # the silhouette estimate is convex (no cast shadows on the subject); fill needs none
         normals = estimate_normals(mask)[0] if mode == "relight" else flat_normals(mask)
-        pixels, shading = shaded_inputs(image, mask, light_obj, mode, normals)
+        pixels, shading, _ = shaded_inputs(image, mask, light_obj, mode, normals)
         condition = relight_concat(image, mask, light_obj, mode, concat, pixels, shading)
         if crop is not None and crop < image.shape[1]:
             channels_last = condition.movedim(1, -1)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relight_inpaint.conditioning.checks import require_finite, require_workable_size
-from relight_inpaint.conditioning.light import (
+from relight_inpaint.lighting.light import (
     direction_from_angles,
     make_light,
     normalize_direction,

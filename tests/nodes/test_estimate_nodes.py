@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from relight_inpaint.conditioning.light import make_light
-from relight_inpaint.conditioning.normals import decode_normal_map, encode_normal_map
-from relight_inpaint.conditioning.shading import shading_map
+from relight_inpaint.lighting.light import make_light
+from relight_inpaint.lighting.normals import decode_normal_map, encode_normal_map
+from relight_inpaint.lighting.shading import shading_map
 from relight_inpaint.nodes.estimate_light import EstimateLight
 from relight_inpaint.nodes.estimate_normals import EstimateNormals
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from relight_inpaint.conditioning.light import direction_from_angles, make_light
+from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.nodes.common import widget_problem
 from relight_inpaint.nodes.estimate_light import EstimateLight
 from relight_inpaint.nodes.estimate_normals import EstimateNormals

@@ -192,7 +192,7 @@ def _iclight_start(models_dir, sd15, light_map: str):
 
 
 def test_iclight_starts_from_the_official_ramp_inside_the_mask(models_dir, sd15):
-    from relight_inpaint.conditioning.shading import iclight_ramp
+    from relight_inpaint.lighting.shading import iclight_ramp
 
     prepared, light, _, vae = _iclight_start(models_dir, sd15, "iclight_gradient")
     lit = vae.encode(iclight_ramp(light, 64, 64))
@@ -200,8 +200,8 @@ def test_iclight_starts_from_the_official_ramp_inside_the_mask(models_dir, sd15)
 
 
 def test_iclight_starts_from_the_subjects_shading_inside_the_mask(models_dir, sd15):
-    from relight_inpaint.conditioning.normals import estimate_normals
-    from relight_inpaint.conditioning.shading import shading_map
+    from relight_inpaint.lighting.normals import estimate_normals
+    from relight_inpaint.lighting.shading import shading_map
 
     prepared, light, mask, vae = _iclight_start(models_dir, sd15, "shading")
     normals, _ = estimate_normals(mask)

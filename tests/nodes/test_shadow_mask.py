@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from relight_inpaint.conditioning.light import direction_from_angles, make_light
+from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.nodes.mask_conditioning import MaskConditioning
 from relight_inpaint.nodes.shadow_mask import ShadowMask
 
@@ -20,14 +20,23 @@ def masked():
 def test_shadow_mask_node_gives_a_mask_beside_the_subject_and_a_preview():
     cond = masked()
     lit = make_light(direction_from_angles(180.0, 30.0))
-    shadow, preview = ShadowMask.execute(cond, lit, "relight").result
+    depth = torch.zeros(1, 96, 128, 3)
+    depth[:, 40:60, 50:70] = 1.0
+    shadow, preview = ShadowMask.execute(cond, lit, "relight", depth, 0.2).result
     assert shadow.shape == (1, 96, 128)
     assert preview.shape == (1, 96, 128, 3)
     assert float(shadow[:, :, 72:].sum()) > 10 and float(shadow[:, 40:60, 50:70].sum()) == 0
-    depth = torch.zeros(1, 96, 128, 3)
-    depth[:, 40:60, 50:70] = 1.0
-    with_depth, _ = ShadowMask.execute(cond, lit, "relight", depth, 0.2).result
-    assert float(with_depth[:, :, 72:].sum()) > 10
+
+
+def test_without_a_depth_map_a_relight_casts_no_shadow_unless_asked_to_guess():
+    """A shadow needs a surface to fall on: a portrait's silhouette on the wall behind it was
+    what the guess painted. Asked to guess, the subject rests on a flat surface facing you."""
+    cond = masked()
+    lit = make_light(direction_from_angles(180.0, 30.0))
+    none, preview = ShadowMask.execute(cond, lit, "relight").result
+    assert float(none.abs().sum()) == 0 and preview.shape == (1, 96, 128, 3)
+    guessed, _ = ShadowMask.execute(cond, lit, "relight", without_depth="guess").result
+    assert float(guessed[:, :, 72:].sum()) > 10 and float(guessed[:, 40:60, 50:70].sum()) == 0
 
 
 def test_shadow_mask_node_names_a_bad_depth_map():

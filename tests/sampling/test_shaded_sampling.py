@@ -8,10 +8,10 @@ import torch
 from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
 
 import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
-from relight_inpaint.conditioning.light import direction_from_angles, make_light
+from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import prepare_masked_image
-from relight_inpaint.conditioning.normals import encode_normal_map, estimate_normals
-from relight_inpaint.conditioning.reshade import reshade
+from relight_inpaint.lighting.normals import encode_normal_map, estimate_normals
+from relight_inpaint.lighting.reshade import reshade
 from relight_inpaint.model_loader.relight_format import CONCAT_CHANNELS
 from relight_inpaint.nodes.relight_conditioning import RelightConditioning
 from relight_inpaint.sampling.relight_sampling import Geometry, finish, prepare, sample

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from relight_inpaint.conditioning.light import light_gradient
+from relight_inpaint.lighting.light import light_gradient
 from relight_inpaint.training.examples import (
     as_light,
     augment,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from relight_inpaint.conditioning.light import direction_from_angles
+from relight_inpaint.lighting.light import direction_from_angles
 from relight_inpaint.training.render import (
     Crop,
     DirectionalLight,

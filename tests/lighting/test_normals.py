@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from relight_inpaint.conditioning.normals import (
+from relight_inpaint.lighting.normals import (
     angular_error_degrees,
     check_normal_map,
     decode_normal_map,

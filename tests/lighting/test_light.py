@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from relight_inpaint.conditioning.light import (
+from relight_inpaint.lighting.light import (
     LIGHT_MAP_CHANNELS,
     PRESET_DIRECTIONS,
     Light,
@@ -296,7 +296,7 @@ def test_frontal_sphere_is_symmetric_and_peaks_in_the_centre():
 
 
 def test_light_preview_puts_sphere_beside_iclight_ramp():
-    from relight_inpaint.conditioning.shading import iclight_ramp, light_preview
+    from relight_inpaint.lighting.shading import iclight_ramp, light_preview
 
     light = light_from((0.0, 1.0, 0.0)).concat(light_from((1.0, 0.0, 0.0)))
     preview = light_preview(light, size=32)

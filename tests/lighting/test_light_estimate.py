@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from relight_inpaint.conditioning.light import angles_from_direction, make_light
-from relight_inpaint.conditioning.light_estimate import estimate_light, estimate_scene_light
-from relight_inpaint.conditioning.normals import (
+from relight_inpaint.lighting.light import angles_from_direction, make_light
+from relight_inpaint.lighting.light_estimate import estimate_light, estimate_scene_light
+from relight_inpaint.lighting.normals import (
     estimate_normals,
     heights_from_depth,
     normals_from_heights,
 )
-from relight_inpaint.conditioning.shading import cast_shadows, shading_map
+from relight_inpaint.lighting.shading import cast_shadows, shading_map
 from relight_inpaint.training.render import render_sample
 
 from .test_normals import disc

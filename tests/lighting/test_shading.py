@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from relight_inpaint.conditioning.light import Light, make_light
-from relight_inpaint.conditioning.shading import cast_shadows, iclight_ramp, shading_map
+from relight_inpaint.lighting.light import Light, make_light
+from relight_inpaint.lighting.shading import cast_shadows, iclight_ramp, shading_map
 
 
 def light(xyz, intensity=1.0, ambient=0.0, color=(1.0, 1.0, 1.0)) -> Light:

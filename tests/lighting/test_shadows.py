@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from relight_inpaint.conditioning.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import grow_mask
-from relight_inpaint.conditioning.shadows import (
+from relight_inpaint.lighting.light import direction_from_angles, make_light
+from relight_inpaint.lighting.shadows import (
     GUESSED_SHAPE_STRENGTH,
     cast_shadow,
     find_old_shadow,

@@ -22,14 +22,14 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import Tensor
 
-from .composite import resize_image
-from .crop_stitch import Box, bounding_box
-from .filters import gaussian_blur
+from ..conditioning.composite import resize_image
+from ..conditioning.crop_stitch import Box, bounding_box
+from ..conditioning.filters import gaussian_blur
+from ..conditioning.mask import grow_mask
+from ..conditioning.prefill import push_pull_fill
 from .light import Light
 from .light_estimate import luminance
-from .mask import grow_mask
 from .normals import heights_from_depth, inflate_heights, normals_from_heights
-from .prefill import push_pull_fill
 from .shading import march_shadows
 
 WORK_SIDE = 512  # shadows are worked at most this many px a side (shape, not detail)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .filters import gaussian_blur
+from ..conditioning.filters import gaussian_blur
 
 CONVENTIONS = ("y_up", "y_down")
 INFLATION = 3.0  # c in z = sqrt(c h): 4 makes discs spheres, 2 makes strips cylinders

@@ -1,0 +1,156 @@
+"""Relight by re-shading: the photo times the ratio of the requested light's shading to the
+subject's current shading, in linear light. Under a white light the ratio is grey, so the
+subject keeps its colours and whites stay white; a tinted light tints them.
+
+A relight does no harm first (what real portraits taught):
+- exposure: the ratio is scaled so the subject keeps its mean brightness (times the light's
+  intensity, a relative change: 1 keeps it); moving the light changes which side is bright;
+- fill: the shadow side keeps the photo's own fill light (the ambient share fitted to the
+  subject), at least MIN_FILL: a room is never black on the far side;
+- the region is not the subject: only the subject found in it (lighting/subject) changes, and
+  the change fades out toward the region's edge, so no oval shows;
+- the ratio is smoothed at SMOOTHING of the region's size: the shape is an estimate, and its
+  facets must not print on the skin; the photo's own detail is kept as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..conditioning.filters import gaussian_blur
+from .exposure import (
+    exposure_gain,
+    keep_hue_in_range,
+    linear_luminance,
+    to_linear,
+    to_srgb,
+)
+from .light import Light
+from .light_estimate import LightEstimate, estimate_light, luminance
+from .shading import cast_shadows, lambert, shading_map
+from .subject import SubjectGeometry, estimated_geometry, given_geometry
+
+MIN_FILL = 0.35  # the least share of the light that reaches the side turned away from it
+MIN_SHADING = 0.05
+MAX_GAIN = 6.0  # a pixel is brightened or darkened by at most this factor
+SMOOTHING = 0.01  # of the region's side: the scale below which the ratio has no detail
+MIN_LUMA = 1e-3  # below this the reference has no colour to keep
+# The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
+# re-shaded subject's detail below it: 1 px brings real skin texture back (0 turns a real face
+# to plaster) at +1.5 deg light error on rendered scenes, where the finer shading the refiner
+# adds is right (3 px: +5.6 deg; docs/training.md).
+DETAIL_SIGMA = 1.0
+
+
+@dataclass(frozen=True)
+class Reshaded:
+    image: Tensor  # [B,H,W,3] 0..1, changed only inside the mask
+    shading: Tensor  # [B,H,W,3] the requested light's shading map (what the model is told)
+    current: LightEstimate  # the subject's estimated current light
+    normals: Tensor  # [B,H,W,3]
+    subject: SubjectGeometry
+
+
+def fill_share(estimate: LightEstimate, requested: Light) -> Tensor:
+    """[B] the ambient share of the new light: the photo's own fill (fitted), the requested
+    light's ambient share, or MIN_FILL, whichever is largest."""
+    fitted = estimate.light.ambient / (estimate.light.ambient + estimate.light.intensity).clamp_min(
+        1e-6
+    )
+    fitted = torch.where(estimate.confidence > 0, fitted, torch.zeros_like(fitted))
+    asked = requested.ambient / (requested.ambient + requested.intensity).clamp_min(1e-6)
+    return torch.maximum(torch.maximum(fitted, asked), torch.full_like(fitted, MIN_FILL))
+
+
+def current_shading(normals: Tensor, estimate: LightEstimate) -> Tensor:
+    """[B,H,W] the subject's shading under its fitted light, peak 1; flat when nothing could
+    be fitted (no light is invented)."""
+    light = estimate.light
+    share = light.ambient / (light.ambient + light.intensity).clamp_min(1e-6)
+    share = torch.where(estimate.confidence > 0, share, torch.ones_like(share))
+    level = share[:, None, None] + (1 - share[:, None, None]) * lambert(normals, light)
+    return level.clamp_min(MIN_SHADING)
+
+
+def requested_shading(
+    normals: Tensor, light: Light, fill: Tensor, visibility: Tensor | None
+) -> Tensor:
+    """[B,H,W] the requested light's shading, peak 1, with `fill` [B] on the far side."""
+    direct = lambert(normals, light)
+    if visibility is not None:
+        direct = direct * visibility
+    return fill[:, None, None] + (1 - fill[:, None, None]) * direct
+
+
+def reshade(
+    image: Tensor,
+    mask: Tensor,
+    light: Light,
+    normals: Tensor | None = None,
+    heights: Tensor | None = None,
+    shadows: bool = True,
+    faces: bool = True,
+) -> Reshaded:
+    """image [B,H,W,3] 0..1 and mask [B,H,W]: the masked subject re-shaded for `light`.
+    normals: the subject's (a user's map, decoded) or None for the pack's estimate (a face mesh
+    where there is a face, else the flattened silhouette); heights (pixels, from a depth map)
+    give cast shadows on the subject when `shadows` is on."""
+    light = light.repeat_to(image.shape[0])
+    region = mask > 0.5
+    rgb = image[..., :3]
+    if normals is None:
+        subject = estimated_geometry(rgb, region, faces)
+    else:
+        subject = given_geometry(region, normals, heights)
+    linear = to_linear(rgb)
+    estimate = estimate_light(linear, subject.normals, subject.core.float())
+    visibility = cast_shadows(heights, light) if shadows and heights is not None else None
+    fill = fill_share(estimate, light)
+    ratio = requested_shading(subject.normals, light, fill, visibility) / current_shading(
+        subject.normals, estimate
+    )
+    ratio = smooth_ratio(ratio.clamp(1 / MAX_GAIN, MAX_GAIN), region)
+    luma = linear_luminance(linear)
+    change = light.intensity.to(ratio)
+    ratio = ratio * exposure_gain(luma, ratio, subject.reach, change)[:, None, None]
+    tint = light.color.to(ratio) / linear_luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
+    gain = torch.exp(subject.reach[..., None] * (ratio[..., None] * tint[:, None, None]).log())
+    relit = to_srgb(keep_hue_in_range(linear * gain))
+    out = torch.where(region[..., None], relit, rgb)
+    # what the refiner was trained to be told: the requested light's own shading map
+    shading = shading_map(subject.normals, light, visibility)
+    return Reshaded(out, shading, estimate, subject.normals, subject)
+
+
+def smooth_ratio(ratio: Tensor, region: Tensor) -> Tensor:
+    """The shading ratio [B,H,W] low-passed in log space at SMOOTHING of each region's side."""
+    smoothed = []
+    for one, inside in zip(ratio, region, strict=True):
+        side = float(inside.sum()) ** 0.5
+        sigma = max(1.0, SMOOTHING * side)
+        smoothed.append(gaussian_blur(one.log()[None, None], sigma)[0, 0].exp())
+    return torch.stack(smoothed)
+
+
+def keep_colours(answer: Tensor, reference: Tensor, detail_sigma: float = 0.0) -> Tensor:
+    """answer [B,H,W,3] 0..1 with the chromaticity of `reference` (the re-shaded subject: its
+    albedo times the light's colour) and the answer's luminance. Why: the refiner, a small
+    network trained on rendered scenes, learns shadows, highlights and edges, but on real photos
+    it also moves colours (grey-blue casts on a white cup) and smooths fine detail (skin turns to
+    plaster); the re-shaded subject already has the colours and the detail a relight should have.
+    detail_sigma > 0: only the answer's brightness at that scale (px) is kept, the finer detail is
+    the reference's: the answer is the reference times the ratio of their blurred luminances."""
+    answer_luma = luminance(answer)
+    reference_luma = luminance(reference)
+    if detail_sigma > 0:
+        answer_luma, reference_luma = (
+            gaussian_blur(luma[:, None], detail_sigma)[:, 0]
+            for luma in (answer_luma, reference_luma)
+        )
+    usable = reference_luma > MIN_LUMA
+    ratio = answer_luma / reference_luma.clamp_min(MIN_LUMA)
+    kept = reference[..., :3] * ratio[..., None]
+    return keep_hue_in_range(torch.where(usable[..., None], kept, answer[..., :3]))
