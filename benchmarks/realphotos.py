@@ -14,9 +14,12 @@ answer is compared with the real photo under B inside the subject:
   nor clipped (real photo B against A shows what the light itself does);
 - normals: the pack's silhouette estimate against photometric stereo (median angle).
 Methods in the same run: the input unchanged, the previous default (gradient light map), the
-new pipeline with its refiner off (re-shading with the pack's estimated normals and light) and
-on (the default model), and a Lambertian quotient relight with the photometric-stereo normals
-(what a shading-only method can reach with the true shape). The pack's own pipeline always
+re-shading alone (the pack's estimated normals and light, no crop, no model), the pipeline with
+its refiner on and as shipped (refiner auto), and a Lambertian quotient relight with the
+photometric-stereo normals (what a shading-only method can reach with the true shape). The
+photos are linear: the pack is shown them display-encoded (^1/2.2), its answers decoded.
+Today's code as the baseline: run the same script of the earlier tree (--pairs equal: the same
+pairs are drawn). The pack's own pipeline always
 uses its estimated normals and light, never the photometric-stereo ones.
 
 The photos are not the project's (see their README): the benchmark reads them from the folder
@@ -44,11 +47,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..lighting.light import Light, make_light  # noqa: E402
 from ..conditioning.mask import prepare_masked_image  # noqa: E402
+from ..conditioning.upscale import restorer  # noqa: E402
+from ..lighting.light import Light, make_light  # noqa: E402
 from ..lighting.normals import angular_error_degrees, estimate_normals  # noqa: E402
 from ..lighting.reshade import reshade  # noqa: E402
-from ..conditioning.upscale import restorer  # noqa: E402
+from ..lighting.subject import estimated_geometry  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
 from ..nodes.relight_inpaint_sampler import DEFAULT_CONTEXT  # noqa: E402
 from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
@@ -59,7 +63,8 @@ DEFAULT_PHOTOS = REPO.parent / "shared" / "realphotos"
 SHADOW, CLIPPED = 0.03, 0.95  # photometric stereo ignores pixels outside this range
 DARK = 0.05
 REQUEST_INTENSITY, REQUEST_AMBIENT = 1.0, 0.1
-METHODS = ("input", "previous", "refiner_off", "pipeline", "quotient_ps", "truth")
+METHODS = ("input", "previous", "reshade_only", "refiner_on", "pipeline", "quotient_ps", "truth")
+DISPLAY_GAMMA = 2.2  # the photos are linear; ComfyUI's IMAGEs (and the pack) are display-referred
 
 
 @dataclass
@@ -144,11 +149,13 @@ class PackModel:
         path = Path(name) if Path(name).is_file() else REPO / "models" / name
         self.model, self.vae = load_relight_model(path)
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray, light: Light) -> np.ndarray:
-        """The sampler's own path: the subject's crop, seam matched, stitched back."""
-        masked = prepare_masked_image(
-            torch.from_numpy(image)[None], torch.from_numpy(mask)[None], 0, 0
-        )
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray, light: Light, refiner: str = "auto"
+    ) -> np.ndarray:
+        """The sampler's own path: the subject's crop, seam matched, stitched back; the linear
+        photo shown to it display-encoded, as a user's photo would be, the answer decoded."""
+        shown = torch.from_numpy(image ** (1 / DISPLAY_GAMMA))[None]
+        masked = prepare_masked_image(shown, torch.from_numpy(mask)[None], 0, 0)
         result = relight_crops(
             self.model,
             self.vae,
@@ -158,14 +165,17 @@ class PackModel:
             SETTINGS,
             DEFAULT_CONTEXT,
             restore=restorer(),
+            refiner=refiner,
         )
-        return result.image[0].numpy()
+        return result.image[0].numpy() ** DISPLAY_GAMMA
 
 
 def quotient(image, mask, light, normals=None) -> np.ndarray:
+    """The re-shading alone (no crop, no model), display-encoded in and decoded out."""
     t = torch.from_numpy
     given = None if normals is None else t(normals)[None]
-    return reshade(t(image)[None], t(mask)[None], light, given).image[0].numpy()
+    shown = t(image ** (1 / DISPLAY_GAMMA))[None]
+    return reshade(shown, t(mask)[None], light, given).image[0].numpy() ** DISPLAY_GAMMA
 
 
 def gain_psnr(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
@@ -199,7 +209,8 @@ def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, lis
         outputs = {
             "input": image,
             "previous": models["previous"](image, subject.mask, light),
-            "refiner_off": quotient(image, subject.mask, light),
+            "reshade_only": quotient(image, subject.mask, light),
+            "refiner_on": models["pipeline"](image, subject.mask, light, "on"),
             "pipeline": models["pipeline"](image, subject.mask, light),
             "quotient_ps": quotient(image, subject.mask, light, subject.normals),
             "truth": truth,
@@ -216,11 +227,16 @@ def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, lis
     return scores
 
 
-def normals_error(subject: Subject) -> float:
+def normals_error(subject: Subject) -> tuple[float, float, str]:
+    """(the pack's estimate from the first photo, the bare silhouette dome: median degrees
+    against photometric stereo, what the estimate used)."""
     mask = torch.from_numpy(subject.mask)[None]
-    estimate, _ = estimate_normals(mask)
+    shown = torch.from_numpy(subject.images[0] ** (1 / DISPLAY_GAMMA))[None]
+    geometry = estimated_geometry(shown, mask > 0.5)
+    dome, _ = estimate_normals(mask)
     truth = torch.from_numpy(subject.normals)[None]
-    return float(angular_error_degrees(estimate, truth, mask)[0])
+    errors = [float(angular_error_degrees(n, truth, mask)[0]) for n in (geometry.normals, dome)]
+    return errors[0], errors[1], "; ".join(geometry.notes)
 
 
 def median(values: list[float]) -> float:
@@ -249,9 +265,10 @@ def main() -> None:
     for folder in subjects:
         subject = load_subject(folder)
         scores = run_subject(subject, models, args.pairs, rng, args.out_dir)
+        estimate, dome, used = normals_error(subject)
         print(
-            f"\n{subject.name}: normals (silhouette estimate vs photometric stereo) "
-            f"{normals_error(subject):.1f} deg median"
+            f"\n{subject.name}: normals vs photometric stereo, median: the pack's estimate "
+            f"{estimate:.1f} deg, the bare silhouette dome {dome:.1f} deg ({used})"
         )
         print_table(scores)
         for method in METHODS:

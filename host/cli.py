@@ -244,8 +244,9 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
         "--cast-shadow",
         dest="cast_shadow",
         choices=SHADOW_CHOICES,
-        help="cast shadow: relight paints the subject's shadow for the light, fill removes "
-        "its old shadow (on; best with --depth-map)",
+        help="cast shadow (on): relight paints the subject's shadow for the light where a "
+        "--depth-map gives it a surface to fall on (none without one); fill removes its old "
+        "shadow",
     )
 
 

