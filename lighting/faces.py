@@ -36,7 +36,9 @@ MATTE_SIZE = 256  # selfie segmentation: 256x256, inputs 0..1
 MIN_SCORE = 0.5  # detection score (sigmoid of the clipped logit), as mediapipe
 SCORE_CLIP = 100.0
 NMS_IOU = 0.3  # weighted non-maximum suppression, as mediapipe
-MIN_PRESENCE = 0.5  # the landmark model's face-presence score
+MIN_PRESENCE = 0.98  # the landmark model's face-presence score: real faces 0.999-1.0;
+# figurines it calls faces score less (a cat 0.83, an owl 0.97: their meshes were 5-9 deg worse
+# than the silhouette against photometric stereo)
 ROI_SCALE = 1.5  # the landmark crop is the detection box's long side times this, as mediapipe
 FALLOFF = 0.05  # the weight falls from 1 to 0 over this share of the face's size outside the mesh
 NUM_LANDMARKS = 468

@@ -30,13 +30,14 @@ from .exposure import (
 )
 from .light import Light
 from .light_estimate import LightEstimate, estimate_light, luminance
-from .shading import cast_shadows, lambert, shading_map
+from .shading import cast_shadows, shading_map
 from .subject import SubjectGeometry, estimated_geometry, given_geometry
 
-MIN_FILL = 0.35  # the least share of the light that reaches the side turned away from it
+MIN_FILL = 0.1  # the least share of the light that reaches the side turned away from it
 MIN_SHADING = 0.05
+FULL_TRUST = 0.5  # fit confidence from which the current light is divided out in full
 MAX_GAIN = 6.0  # a pixel is brightened or darkened by at most this factor
-SMOOTHING = 0.01  # of the region's side: the scale below which the ratio has no detail
+SMOOTHING = 0.02  # of the region's side: the scale below which the ratio has no detail
 MIN_LUMA = 1e-3  # below this the reference has no colour to keep
 # The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
 # re-shaded subject's detail below it: 1 px brings real skin texture back (0 turns a real face
@@ -65,21 +66,38 @@ def fill_share(estimate: LightEstimate, requested: Light) -> Tensor:
     return torch.maximum(torch.maximum(fitted, asked), torch.full_like(fitted, MIN_FILL))
 
 
-def current_shading(normals: Tensor, estimate: LightEstimate) -> Tensor:
-    """[B,H,W] the subject's shading under its fitted light, peak 1; flat when nothing could
-    be fitted (no light is invented)."""
+def wrapped(normals: Tensor, light: Light, wrap: Tensor | None) -> Tensor:
+    """[B,H,W] Lambert, wrapped by `wrap` [B] (subject.SKIN_WRAP) where given."""
+    direction = light.direction.to(normals)[:, None, None, :]
+    cosine = (normals * direction).sum(-1)
+    if wrap is None:
+        return cosine.clamp_min(0.0)
+    wrap = wrap.to(normals)[:, None, None]
+    return ((cosine + wrap) / (1 + wrap)).clamp_min(0.0)
+
+
+def current_shading(normals: Tensor, estimate: LightEstimate, wrap: Tensor | None = None) -> Tensor:
+    """[B,H,W] the subject's shading under its fitted light, peak 1, as flat as the fit is
+    unsure: a light that explains little of the photo (soft studio light on a face: R^2 0.15)
+    divided out would print the shape's structure, inverted, on the skin (a dark band where
+    the face mesh ends); nothing fitted, nothing divided out."""
     light = estimate.light
     share = light.ambient / (light.ambient + light.intensity).clamp_min(1e-6)
-    share = torch.where(estimate.confidence > 0, share, torch.ones_like(share))
-    level = share[:, None, None] + (1 - share[:, None, None]) * lambert(normals, light)
+    trust = (estimate.confidence / FULL_TRUST).clamp(0.0, 1.0)
+    share = 1.0 - trust * (1.0 - share)
+    level = share[:, None, None] + (1 - share[:, None, None]) * wrapped(normals, light, wrap)
     return level.clamp_min(MIN_SHADING)
 
 
 def requested_shading(
-    normals: Tensor, light: Light, fill: Tensor, visibility: Tensor | None
+    normals: Tensor,
+    light: Light,
+    fill: Tensor,
+    visibility: Tensor | None,
+    wrap: Tensor | None = None,
 ) -> Tensor:
     """[B,H,W] the requested light's shading, peak 1, with `fill` [B] on the far side."""
-    direct = lambert(normals, light)
+    direct = wrapped(normals, light, wrap)
     if visibility is not None:
         direct = direct * visibility
     return fill[:, None, None] + (1 - fill[:, None, None]) * direct
@@ -104,25 +122,39 @@ def reshade(
     if normals is None:
         subject = estimated_geometry(rgb, region, faces)
     else:
-        subject = given_geometry(region, normals, heights)
+        subject = given_geometry(rgb, region, normals, heights)
     linear = to_linear(rgb)
     estimate = estimate_light(linear, subject.normals, subject.core.float())
     visibility = cast_shadows(heights, light) if shadows and heights is not None else None
     fill = fill_share(estimate, light)
-    ratio = requested_shading(subject.normals, light, fill, visibility) / current_shading(
-        subject.normals, estimate
-    )
+    wrap = subject.wrap
+    new = requested_shading(subject.normals, light, fill, visibility, wrap)
+    ratio = new / current_shading(subject.normals, estimate, wrap)
     ratio = smooth_ratio(ratio.clamp(1 / MAX_GAIN, MAX_GAIN), region)
     luma = linear_luminance(linear)
-    change = light.intensity.to(ratio)
-    ratio = ratio * exposure_gain(luma, ratio, subject.reach, change)[:, None, None]
+    ratio = ratio * faded_exposure(luma, ratio, subject.reach)[:, None, None]
+    change = light.intensity.to(ratio)[:, None, None]
     tint = light.color.to(ratio) / linear_luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
-    gain = torch.exp(subject.reach[..., None] * (ratio[..., None] * tint[:, None, None]).log())
+    reach = subject.reach[..., None]
+    gain = ((ratio * change)[..., None] * tint[:, None, None]) ** reach
     relit = to_srgb(keep_hue_in_range(linear * gain))
     out = torch.where(region[..., None], relit, rgb)
     # what the refiner was trained to be told: the requested light's own shading map
     shading = shading_map(subject.normals, light, visibility)
     return Reshaded(out, shading, estimate, subject.normals, subject)
+
+
+def faded_exposure(luma: Tensor, ratio: Tensor, reach: Tensor, rounds: int = 6) -> Tensor:
+    """[B] k with the region's mean luminance under the faded gain (ratio k)^reach the photo's
+    (exposure_gain for the fade: a few fixed-point rounds, each exact for a uniform reach)."""
+    k = exposure_gain(luma, ratio, reach, torch.ones(len(ratio), device=ratio.device))
+    luma = luma * (reach > 0)  # the region's pixels: the rest is not changed
+    before = luma.flatten(1).sum(1)
+    weight = (luma * reach).flatten(1).sum(1) / before.clamp_min(1e-8)
+    for _ in range(rounds):
+        after = (luma * (ratio * k[:, None, None]) ** reach).flatten(1).sum(1)
+        k = k * (before / after.clamp_min(1e-8)) ** (1.0 / weight.clamp_min(1e-3))
+    return k
 
 
 def smooth_ratio(ratio: Tensor, region: Tensor) -> Tensor:

@@ -1,0 +1,102 @@
+"""The subject inside a painted region: how wide the fade is, where a face mesh gives way, and
+(with the face models) the person found inside a loose ellipse."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from relight_inpaint.lighting import faces
+from relight_inpaint.lighting.subject import (
+    LOOSE_FADE,
+    SKIN_WRAP,
+    TIGHT_FADE,
+    edge_fade,
+    estimated_geometry,
+    fade_share,
+    outline_share,
+    soft_face_weight,
+)
+
+
+def disc(size: int = 96, radius: float = 30.0) -> torch.Tensor:
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    centre = (size - 1) / 2
+    return (((rows - centre) ** 2 + (cols - centre) ** 2) < radius**2)[None]
+
+
+def test_a_region_on_the_photos_own_outline_fades_narrowly_and_a_loose_one_widely():
+    """A click selection follows the object's outline (a step there is the object's edge); a
+    loose ellipse crosses smooth wall, where any step would show as an oval."""
+    region = disc()
+    on_black = torch.where(region[..., None], 0.7, 0.0).expand(-1, -1, -1, 3)
+    on_wall = torch.linspace(0.3, 0.6, 96).view(1, 1, 96, 1).expand(1, 96, 96, 3)
+    assert float(outline_share(on_black, region)[0]) > 0.95
+    assert float(outline_share(on_wall, region)[0]) < 0.05
+    tight, loose = fade_share(on_black, region)[0], fade_share(on_wall, region)[0]
+    assert tight == pytest.approx(TIGHT_FADE, abs=0.02)
+    assert loose == pytest.approx(LOOSE_FADE, abs=0.02)
+
+
+def test_the_fade_is_zero_at_the_edge_and_one_deep_inside():
+    region = disc()
+    fade = edge_fade(region, [0.3])[0]
+    inner_edge = region[0] & ~(-F.max_pool2d(-region.float()[None], 3, 1, 1)[0, 0] > 0.5)
+    assert float(fade[inner_edge].max()) < 0.1
+    assert float(fade[48, 48]) == pytest.approx(1.0)
+    assert float(fade[~region[0]].abs().max()) == 0.0
+
+
+def test_the_face_weight_is_zero_where_the_mesh_has_no_normals():
+    """Outside the mesh the face normals are only the flat default: blending them in there drew
+    a ring of flat normals around the face (a band across the forehead)."""
+    mesh = disc(radius=25).float()[0]
+    soft = soft_face_weight(mesh)
+    assert float(soft[mesh < 0.5].max()) == 0.0
+    assert float(soft[48, 48]) == pytest.approx(1.0)
+    assert 0.0 < float(soft[48, 48 + 22]) < 1.0  # rising inside the mesh's edge
+
+
+def faces_or_skip() -> None:
+    reason = faces.faces_unavailable()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the face models must be installed under CI: {reason}")
+        pytest.skip(reason)
+
+
+def astronaut_with_a_loose_ellipse() -> tuple[torch.Tensor, torch.Tensor]:
+    skimage_data = pytest.importorskip("skimage.data")
+    photo = torch.from_numpy(skimage_data.astronaut().astype(np.float32) / 255)[None]
+    rows, cols = np.mgrid[:512, :512]
+    ellipse = ((cols - 250) / 95) ** 2 + ((rows - 125) / 120) ** 2 < 1
+    return photo, torch.from_numpy(ellipse)[None]
+
+
+def test_a_loose_ellipse_over_a_face_relights_the_person_not_the_wall():
+    faces_or_skip()
+    photo, region = astronaut_with_a_loose_ellipse()
+    geometry = estimated_geometry(photo, region)
+    assert "1 face meshed" in geometry.notes
+    assert float(geometry.matte[0, 120, 250]) > 0.9  # the face
+    assert float(geometry.reach[0, 40, 320]) < 0.05  # wall inside the ellipse, right of the hair
+    assert float(geometry.wrap[0]) == pytest.approx(SKIN_WRAP)
+
+
+def test_normals_change_smoothly_where_the_face_mesh_ends():
+    """Around the mesh's edge (forehead, temples, jaw) the face blends into the head: a seam
+    between the two (flat normals blended in past the mesh) drew a band of light there."""
+    faces_or_skip()
+    photo, region = astronaut_with_a_loose_ellipse()
+    normals = estimated_geometry(photo, region).normals[0]
+    weight = faces.face_geometry(photo[0]).weight
+    region = ((weight > 0.02) & (weight < 0.98))[None]
+    step_down = (normals[1:, :] * normals[:-1, :]).sum(-1).clamp(-1, 1).acos().rad2deg()
+    step_right = (normals[:, 1:] * normals[:, :-1]).sum(-1).clamp(-1, 1).acos().rad2deg()
+    inside = region[0, 1:, 1:] & region[0, :-1, :-1]
+    worst = torch.maximum(step_down[:, 1:], step_right[1:, :])[inside]
+    assert float(worst.quantile(0.99)) < 10.0
