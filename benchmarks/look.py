@@ -59,6 +59,7 @@ DEFAULT_BASELINE = REPO.parent / "baseline"
 DEFAULT_OUT = REPO / "out" / "look"
 WORKFLOW = Path("workflows") / "api" / "relight_inpaint_photo.json"
 PACK_NAME = "relight_inpaint"
+SAMPLER_OVERRIDES: dict = {}  # --refiner: the sampler's inputs set over the workflow's
 
 ELEVATION = 30.0
 WHITE, WARM = "#ffffff", "#ffb070"
@@ -372,6 +373,7 @@ def load_graph(root: Path) -> Graph:
         order += sorted(ready, key=int)
         done.update(ready)
     sampler = only(nodes, "RelightInpaintSampler")
+    nodes[sampler]["inputs"].update(SAMPLER_OVERRIDES)
     light = nodes[sampler]["inputs"]["light"][0]
     masker = nodes[sampler]["inputs"]["mask_cond"][0]
     graph = Graph(nodes, order, light, sampler, masker)
@@ -889,6 +891,8 @@ def start_job(root: Path, out: Path, masks: Path, extra: list[str], args: argpar
     command += ["--out-dir", str(out), "--masks", str(masks), "--photos", str(args.photos)]
     command += ["--threads", str(args.threads), *extra]
     command += ["--cases", str(args.cases)] if args.cases else []
+    if args.refiner and root.resolve() == REPO:  # earlier trees have no refiner input
+        command += ["--refiner", args.refiner]
     log_path = out / f"log-{extra[-1].replace('/', '-').strip('-')}.txt"
     log = open(log_path, "w")  # closed in run_jobs
     return subprocess.Popen(command, stderr=log), log_path, log
@@ -916,7 +920,13 @@ def main() -> None:
         help="torch threads per tree (the two trees run at once; on 2 cores two threads each "
         "cost several times the CPU time of one)",
     )
+    parser.add_argument(
+        "--refiner",
+        choices=("auto", "on", "off"),
+        help="this repo's sampler with its refiner input set so (the workflow's when not given)",
+    )
     args = parser.parse_args()
+    SAMPLER_OVERRIDES.update({"refiner": args.refiner} if args.refiner else {})
     args.photos = args.photos.resolve()
     args.out_dir = args.out_dir.resolve()
     if args.pack:

@@ -43,6 +43,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..conditioning.prefill import push_pull_fill  # noqa: E402
+from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
+from ..host.workflow import (  # noqa: E402
+    apply_options,
+    load_workflow,
+    node_inputs,
+    set_input_images,
+)
 from ..lighting.light import Light  # noqa: E402
 from ..lighting.light_estimate import estimate_light, estimate_scene_light  # noqa: E402
 from ..lighting.normals import (  # noqa: E402
@@ -51,15 +59,7 @@ from ..lighting.normals import (  # noqa: E402
     heights_from_depth,
     normals_from_heights,
 )
-from ..conditioning.prefill import push_pull_fill  # noqa: E402
 from ..lighting.reshade import reshade  # noqa: E402
-from ..host.comfy_server import run_prompt, start_server, upload_image  # noqa: E402
-from ..host.workflow import (  # noqa: E402
-    apply_options,
-    load_workflow,
-    node_inputs,
-    set_input_images,
-)
 from ..sampling.spatial import start_image  # noqa: E402
 from ..training.render import depth_map, render_relit_target, render_sample  # noqa: E402
 from .metrics import angle_degrees, fit_light_direction, masked_psnr, masked_ssim  # noqa: E402

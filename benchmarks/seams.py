@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..lighting.light import direction_from_angles, make_light  # noqa: E402
 from ..conditioning.mask import grow_mask, prepare_masked_image  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
+from ..lighting.light import direction_from_angles, make_light  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
 from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
 from .metrics import masked_psnr, seam_delta_e  # noqa: E402

@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..conditioning.mask import MaskedImage, grow_mask  # noqa: E402
+from ..conditioning.upscale import restorer  # noqa: E402
 from ..lighting.light import make_light  # noqa: E402
 from ..lighting.light_estimate import estimate_scene_light  # noqa: E402
-from ..conditioning.mask import MaskedImage, grow_mask  # noqa: E402
 from ..lighting.shadows import shadow_mask  # noqa: E402
-from ..conditioning.upscale import restorer  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
 from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
 from ..training.render import depth_map, render_sample  # noqa: E402

@@ -34,31 +34,34 @@ AZIMUTHS = {"right": 0.0, "top": 90.0, "left": 180.0, "bottom": 270.0}
 ROW_HEIGHT = 256
 
 
-def bundled_photo() -> tuple[np.ndarray, np.ndarray]:
+def bundled_photo() -> tuple[np.ndarray, np.ndarray, tuple[slice, slice]]:
+    """The bundled photo and mask, shown whole."""
     photo = np.asarray(Image.open(REPO / "assets" / "relight_demo_photo.png").convert("RGB"))
     mask = np.asarray(Image.open(REPO / "assets" / "relight_demo_mask.png").convert("L"))
-    return photo.astype(np.float32) / 255, (mask > 127).astype(np.float32)
+    whole = (slice(None), slice(None))
+    return photo.astype(np.float32) / 255, (mask > 127).astype(np.float32), whole
 
 
-def portrait() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-image's astronaut (public domain, NASA) with a loose ellipse over the face."""
+def portrait() -> tuple[np.ndarray, np.ndarray, tuple[slice, slice]]:
+    """scikit-image's astronaut (public domain, NASA) with a loose ellipse over the face, shown
+    around the face (relit whole)."""
     from skimage import data
 
     photo = data.astronaut().astype(np.float32) / 255
     rows, cols = np.mgrid[: photo.shape[0], : photo.shape[1]]
     ellipse = ((cols - 250) / 95) ** 2 + ((rows - 125) / 120) ** 2 < 1
-    return photo, ellipse.astype(np.float32)
+    return photo, ellipse.astype(np.float32), (slice(0, 270), slice(120, 380))
 
 
-def relit_row(model, vae, photo: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+def relit_row(model, vae, photo: np.ndarray, mask: np.ndarray, view) -> list[np.ndarray]:
     masked = prepare_masked_image(torch.from_numpy(photo)[None], torch.from_numpy(mask)[None], 4, 8)
-    row = [outlined(photo, mask)]
+    row = [outlined(photo, mask)[view]]
     for azimuth in AZIMUTHS.values():
         light = make_light(direction_from_angles(azimuth, 30.0), 1.0, 0.15)
         result = relight_crops(
             model, vae, masked, light, "relight", ONE_STEP, 0.5, restore=restorer()
         )
-        row.append(result.image[0].numpy())
+        row.append(result.image[0].numpy()[view])
     return row
 
 

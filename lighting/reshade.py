@@ -33,6 +33,10 @@ from .light_estimate import LightEstimate, estimate_light, luminance
 from .shading import cast_shadows, shading_map
 from .subject import SubjectGeometry, estimated_geometry, given_geometry
 
+UNREADABLE = (
+    "no light could be read in the region (flat, dark or only background): it is taken as "
+    "evenly lit, and the new light only shades it gently"
+)
 MIN_FILL = 0.1  # the least share of the light that reaches the side turned away from it
 MIN_SHADING = 0.05
 FULL_TRUST = 0.5  # fit confidence from which the current light is divided out in full
@@ -53,6 +57,13 @@ class Reshaded:
     current: LightEstimate  # the subject's estimated current light
     normals: Tensor  # [B,H,W,3]
     subject: SubjectGeometry
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the node says: the subject's sources, and a region with no light to read."""
+        if bool((self.current.confidence > 0).all()):
+            return self.subject.notes
+        return (*self.subject.notes, UNREADABLE)
 
 
 def fill_share(estimate: LightEstimate, requested: Light) -> Tensor:

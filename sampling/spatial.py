@@ -54,7 +54,7 @@ def shaded_inputs(
         pixels = model_image(image, mask, mode) if prefilled is None else prefilled
         return pixels, shading_map(flat, light), ()
     relit = reshade(image[..., :3], mask, light, None if estimated else normals, heights)
-    return relit.image.movedim(-1, 1) * 2.0 - 1.0, relit.shading, relit.subject.notes
+    return relit.image.movedim(-1, 1) * 2.0 - 1.0, relit.shading, relit.notes
 
 
 def start_image(

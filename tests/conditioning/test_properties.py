@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relight_inpaint.conditioning.checks import require_finite, require_workable_size
+from relight_inpaint.conditioning.mask import prepare_masked_image, resize_mask
+from relight_inpaint.conditioning.select import SelectionError, parse_clicks
 from relight_inpaint.lighting.light import (
     direction_from_angles,
     make_light,
     normalize_direction,
     parse_color,
 )
-from relight_inpaint.conditioning.mask import prepare_masked_image, resize_mask
-from relight_inpaint.conditioning.select import SelectionError, parse_clicks
 from relight_inpaint.model_loader.errors import WeightFormatError
 from relight_inpaint.model_loader.relight_format import config_from_json, make_config
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from relight_testing.tiny_models import tiny_relight_model
 
-from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import MaskedImage, prepare_masked_image
+from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.sampling import crops
 from relight_inpaint.sampling.crops import ONE_STEP, plan_jobs, relight_crops
 from relight_inpaint.sampling.relight_sampling import require_info

@@ -14,8 +14,8 @@ from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
 
 import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
 from relight_inpaint.conditioning.exemplar_fill import exemplar_fill
-from relight_inpaint.lighting.light import direction_from_angles, light_map_channels, make_light
 from relight_inpaint.conditioning.mask import MaskedImage, prepare_masked_image
+from relight_inpaint.lighting.light import direction_from_angles, light_map_channels, make_light
 from relight_inpaint.sampling import spatial
 from relight_inpaint.sampling.relight_sampling import finish, prepare, sample
 

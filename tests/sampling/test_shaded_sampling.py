@@ -8,8 +8,8 @@ import torch
 from relight_testing.tiny_models import REGRESSOR_OPTIONS, tiny_relight_model
 
 import nodes as comfy_nodes  # ComfyUI's own nodes.py: the stock KSampler path
-from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.conditioning.mask import prepare_masked_image
+from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.lighting.normals import encode_normal_map, estimate_normals
 from relight_inpaint.lighting.reshade import reshade
 from relight_inpaint.model_loader.relight_format import CONCAT_CHANNELS
@@ -157,3 +157,32 @@ def test_gradient_model_gets_the_same_conditioning_as_before(shaded):
     )
     assert torch.equal(concat, expected)
     assert torch.equal(concat[:, :3], model_image(masked.image, masked.mask, "relight"))
+
+
+def test_the_refiner_switch_gives_the_reshading_as_it_is_or_refined(shaded):
+    """refiner off (auto for relight): the answer inside the mask is the re-shaded subject and
+    the network is not called; on: the network's refinement; fill always samples."""
+    from relight_inpaint.sampling.crops import ONE_STEP, relight_crops
+
+    model, vae = shaded
+    masked = scene()
+    calls = []
+    model.model.diffusion_model.register_forward_hook(lambda *_: calls.append(1))
+    off = relight_crops(model, vae, masked, light(), "relight", ONE_STEP, 0.5, refiner="off")
+    assert calls == []
+    auto = relight_crops(model, vae, masked, light(), "relight", ONE_STEP, 0.5)
+    assert torch.equal(auto.image, off.image) and calls == []
+    on = relight_crops(model, vae, masked, light(), "relight", ONE_STEP, 0.5, refiner="on")
+    assert calls and not torch.allclose(on.image, off.image, atol=1e-3)
+    calls.clear()
+    relight_crops(model, vae, masked, light(), "fill", ONE_STEP, 0.5)
+    assert calls
+    inside = masked.mask[0] > 0.5
+    expected = reshade(masked.image, masked.mask, light()).image
+
+    def away(result):  # the crop is worked at the model's scale, then stitched: not exact
+        return float((result.image[0][inside] - expected[0][inside]).abs().mean())
+
+    assert away(off) < 0.02 and away(off) < away(on) / 3
+    with pytest.raises(ValueError, match="^refiner: expected one of"):
+        relight_crops(model, vae, masked, light(), "relight", ONE_STEP, 0.5, refiner="maybe")
