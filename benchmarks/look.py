@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import os
 import shutil
@@ -319,19 +318,6 @@ def case_mask(case: Case, image: np.ndarray, masks: Path, select: Callable) -> n
 
 
 # --- the pack of one tree, run as the workflow runs it ---
-
-
-def import_pack(root: Path):
-    """The tree at `root` as the package `relight_inpaint` (as ComfyUI imports it from
-    custom_nodes/; host/bootstrap.py does the same for this repo only)."""
-    if PACK_NAME not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            PACK_NAME, root / "__init__.py", submodule_search_locations=[str(root)]
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[PACK_NAME] = module
-        spec.loader.exec_module(module)
-    return sys.modules[PACK_NAME]
 
 
 def node_classes() -> dict[str, type]:
@@ -798,7 +784,7 @@ def measure_one(args: argparse.Namespace) -> None:
     """--pack ROOT: this process measures one tree, or its shard K/N of the cases (the parent
     merges them), or (--masks-only) draws the masks."""
     sys.path.insert(0, str(REPO / "host"))
-    from bootstrap import use_comfyui
+    from bootstrap import import_pack, use_comfyui
 
     use_comfyui()
     import torch

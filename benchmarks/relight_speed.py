@@ -41,7 +41,7 @@ def portrait() -> tuple[np.ndarray, np.ndarray]:
 def time_tree(root: Path, repeats: int, threads: int) -> dict:
     """In this process: the tree at `root`, `repeats` timed relights after one warm-up."""
     sys.path.insert(0, str(REPO / "host"))
-    from bootstrap import use_comfyui
+    from bootstrap import import_pack, use_comfyui
 
     use_comfyui()
     import comfy.utils
@@ -49,7 +49,7 @@ def time_tree(root: Path, repeats: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     comfy.utils.PROGRESS_BAR_ENABLED = False
-    look.import_pack(root)
+    import_pack(root)
     runner = look.Runner(look.load_graph(root), look.node_classes())
     image, mask = (torch.from_numpy(a)[None] for a in portrait())
     look.LIGHTS.clear()

@@ -46,10 +46,12 @@ def use_comfyui(cpu: bool | None = None) -> None:
     args.cpu = cpu
 
 
-def import_pack():
+def import_pack(root: Path = REPO):
+    """The pack at `root` (this repo by default; a benchmark may measure an earlier tree) as
+    the package `relight_inpaint`, as ComfyUI imports it from custom_nodes/."""
     if PACK_NAME not in sys.modules:
         spec = importlib.util.spec_from_file_location(
-            PACK_NAME, REPO / "__init__.py", submodule_search_locations=[str(REPO)]
+            PACK_NAME, root / "__init__.py", submodule_search_locations=[str(root)]
         )
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACK_NAME] = module

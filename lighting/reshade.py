@@ -41,6 +41,7 @@ MIN_FILL = 0.1  # the least share of the light that reaches the side turned away
 MIN_SHADING = 0.05
 FULL_TRUST = 0.5  # fit confidence from which the current light is divided out in full
 MAX_GAIN = 6.0  # a pixel is brightened or darkened by at most this factor
+SKIN_SHADOW = (0.8, 1.0, 1.1)  # per-channel exponents of a darkening ratio on skin
 SMOOTHING = 0.02  # of the region's side: the scale below which the ratio has no detail
 MIN_LUMA = 1e-3  # below this the reference has no colour to keep
 # The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
@@ -147,12 +148,24 @@ def reshade(
     change = light.intensity.to(ratio)[:, None, None]
     tint = light.color.to(ratio) / linear_luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
     reach = subject.reach[..., None]
-    gain = ((ratio * change)[..., None] * tint[:, None, None]) ** reach
+    gain = (skin_shadow(ratio * change, subject.wrap) * tint[:, None, None]) ** reach
     relit = to_srgb(keep_hue_in_range(linear * gain))
     out = torch.where(region[..., None], relit, rgb)
     # what the refiner was trained to be told: the requested light's own shading map
     shading = shading_map(subject.normals, light, visibility)
     return Reshaded(out, shading, estimate, subject.normals, subject)
+
+
+def skin_shadow(ratio: Tensor, wrap: Tensor | None) -> Tensor:
+    """[B,H,W,3] the grey ratio [B,H,W] per channel: on skin (wrap > 0) a darkened pixel keeps
+    more red and less blue (ratio ** SKIN_SHADOW), as light scattered under the skin does in a
+    real shadow; a grey darkening turned pale skin's shadow side grey, like plaster."""
+    grey = ratio[..., None].expand(*ratio.shape, 3)
+    if wrap is None or not bool((wrap > 0).any()):
+        return grey
+    exponents = ratio.new_tensor(SKIN_SHADOW)
+    warm = torch.where(grey < 1.0, grey ** exponents, grey)
+    return torch.where((wrap.to(ratio) > 0)[:, None, None, None], warm, grey)
 
 
 def faded_exposure(luma: Tensor, ratio: Tensor, reach: Tensor, rounds: int = 6) -> Tensor:

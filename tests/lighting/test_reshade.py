@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from relight_inpaint.lighting.exposure import linear_luminance, to_linear, to_srgb
 from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.lighting.light_estimate import estimate_light, luminance
-from relight_inpaint.lighting.reshade import MAX_GAIN, MIN_FILL, keep_colours, reshade
+from relight_inpaint.lighting.reshade import (
+    MAX_GAIN,
+    MIN_FILL,
+    keep_colours,
+    reshade,
+    skin_shadow,
+)
 
 from .test_light_estimate import angle, lit_sphere
 
@@ -193,3 +199,14 @@ def test_an_old_shadow_is_brightened_at_most_max_gain():
     )
     inside = (mask > 0.5) & (linear_luminance(to_linear(noisy)) > 1e-3)
     assert float(gain[inside].max()) < 2 * MAX_GAIN
+
+
+def test_skins_shadow_keeps_more_red_and_objects_stay_grey():
+    """Light scattered under skin reddens a real shadow: on skin a darkening ratio keeps more
+    red than blue; a brightening one, and any ratio on an object, stays grey."""
+    ratio = torch.tensor([[[0.5, 2.0]]])
+    skin = skin_shadow(ratio, torch.tensor([0.4]))[0, 0]
+    assert skin[0, 0] > skin[0, 1] > skin[0, 2]  # darkened: red kept most
+    assert torch.equal(skin[1], torch.full((3,), 2.0))
+    grey = skin_shadow(ratio, torch.tensor([0.0]))[0, 0]
+    assert torch.equal(grey[0], torch.full((3,), 0.5))
