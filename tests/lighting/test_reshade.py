@@ -210,3 +210,17 @@ def test_skins_shadow_keeps_more_red_and_objects_stay_grey():
     assert torch.equal(skin[1], torch.full((3,), 2.0))
     grey = skin_shadow(ratio, torch.tensor([0.0]))[0, 0]
     assert torch.equal(grey[0], torch.full((3,), 0.5))
+
+
+def test_a_tiny_subject_and_an_empty_region_relight_without_harm():
+    """A subject under 32 px is relit (no face is looked for in it); an empty mask changes
+    nothing and says nothing could be read."""
+    image, _, _ = photo_of_sphere((0.3, 0.3, 0.9))
+    tiny = torch.zeros(1, 96, 96)
+    tiny[:, 40:52, 40:52] = 1.0
+    out = reshade(image, tiny, make_light(direction_from_angles(0.0, 30.0)))
+    assert torch.isfinite(out.image).all()
+    assert mean_luma(out.image, tiny) / mean_luma(image, tiny) == pytest.approx(1.0, abs=0.05)
+    empty = reshade(image, torch.zeros(1, 96, 96), make_light(direction_from_angles(0.0, 30.0)))
+    assert torch.equal(empty.image, image)
+    assert any("no light could be read" in note for note in empty.notes)
