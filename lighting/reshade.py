@@ -164,7 +164,7 @@ def skin_shadow(ratio: Tensor, wrap: Tensor | None) -> Tensor:
     if wrap is None or not bool((wrap > 0).any()):
         return grey
     exponents = ratio.new_tensor(SKIN_SHADOW)
-    warm = torch.where(grey < 1.0, grey ** exponents, grey)
+    warm = torch.where(grey < 1.0, grey**exponents, grey)
     return torch.where((wrap.to(ratio) > 0)[:, None, None, None], warm, grey)
 
 
