@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..conditioning.filters import gaussian_blur
+from ..conditioning.prefill import push_pull_fill
 from .exposure import (
     exposure_gain,
     keep_hue_in_range,
@@ -39,8 +40,9 @@ UNREADABLE = (
 )
 MIN_FILL = 0.1  # the least share of the light that reaches the side turned away from it
 MIN_SHADING = 0.05
-FULL_TRUST = 0.5  # fit confidence from which the current light is divided out in full
+FULL_TRUST = 0.25  # fit confidence from which the current light is divided out in full
 MAX_GAIN = 6.0  # a pixel is brightened or darkened by at most this factor
+WELL_LIT = 0.5  # an old shadow's albedo is read where the current shading is this of its peak
 SKIN_SHADOW = (0.8, 1.0, 1.1)  # per-channel exponents of a darkening ratio on skin
 SMOOTHING = 0.02  # of the region's side: the scale below which the ratio has no detail
 MIN_LUMA = 1e-3  # below this the reference has no colour to keep
@@ -141,8 +143,9 @@ def reshade(
     fill = fill_share(estimate, light)
     wrap = subject.wrap
     new = requested_shading(subject.normals, light, fill, visibility, wrap)
-    ratio = new / current_shading(subject.normals, estimate, wrap)
-    ratio = smooth_ratio(ratio.clamp(1 / MAX_GAIN, MAX_GAIN), region)
+    current = current_shading(subject.normals, estimate, wrap)
+    linear = lit_old_shadows(linear, current, new / current, subject.core)
+    ratio = smooth_ratio((new / current).clamp(1 / MAX_GAIN, MAX_GAIN), region)
     luma = linear_luminance(linear)
     ratio = ratio * faded_exposure(luma, ratio, subject.reach)[:, None, None]
     change = light.intensity.to(ratio)[:, None, None]
@@ -154,6 +157,25 @@ def reshade(
     # what the refiner was trained to be told: the requested light's own shading map
     shading = shading_map(subject.normals, light, visibility)
     return Reshaded(out, shading, estimate, subject.normals, subject)
+
+
+def lit_old_shadows(linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor) -> Tensor:
+    """linear [B,H,W,3] where a relight brightens beyond MAX_GAIN (the old attached shadow of a
+    point light), blended toward the albedo of the subject's well-lit part (spread by
+    push-pull) at its current shading, times the gain beyond MAX_GAIN: its own pixels there are
+    noise and compression, which a 10x gain would print. current, ratio [B,H,W]; core bool."""
+    beyond = ratio > MAX_GAIN
+    if not bool((beyond & core).any()):
+        return linear
+    albedo = linear / current[..., None]
+    peak = (current * core).flatten(1).amax(1).view(-1, 1, 1)
+    well_lit = core & (current >= WELL_LIT * peak)
+    if not bool(well_lit.flatten(1).any(1).all()):
+        return linear
+    spread = push_pull_fill(albedo.movedim(-1, 1), well_lit[:, None].to(albedo)).movedim(1, -1)
+    trust = ((2.0 * MAX_GAIN - ratio) / MAX_GAIN).clamp(0.0, 1.0)[..., None]
+    extra = (ratio / MAX_GAIN).clamp_min(1.0)[..., None]
+    return trust * linear + (1.0 - trust) * spread * current[..., None] * extra
 
 
 def skin_shadow(ratio: Tensor, wrap: Tensor | None) -> Tensor:
