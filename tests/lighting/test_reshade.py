@@ -10,7 +10,6 @@ from relight_inpaint.lighting.exposure import linear_luminance, to_linear, to_sr
 from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.lighting.light_estimate import estimate_light, luminance
 from relight_inpaint.lighting.reshade import (
-    MAX_GAIN,
     MIN_FILL,
     keep_colours,
     reshade,
