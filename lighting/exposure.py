@@ -11,8 +11,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB primaries, linear
-
 
 def to_linear(image: Tensor) -> Tensor:
     """sRGB-encoded 0..1 -> linear 0..1 (the exact piecewise curve)."""
@@ -26,11 +24,6 @@ def to_srgb(linear: Tensor) -> Tensor:
     return torch.where(
         linear <= 0.0031308, linear * 12.92, 1.055 * linear.clamp_min(1e-12) ** (1 / 2.4) - 0.055
     )
-
-
-def linear_luminance(linear: Tensor) -> Tensor:
-    """Y [..., H, W] of linear RGB [..., H, W, 3]."""
-    return (linear[..., :3] * linear.new_tensor(LUMA)).sum(-1)
 
 
 def exposure_gain(luma: Tensor, ratio: Tensor, weight: Tensor, change: Tensor) -> Tensor:

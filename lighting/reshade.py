@@ -22,13 +22,7 @@ from torch import Tensor
 
 from ..conditioning.filters import gaussian_blur
 from ..conditioning.prefill import push_pull_fill
-from .exposure import (
-    exposure_gain,
-    keep_hue_in_range,
-    linear_luminance,
-    to_linear,
-    to_srgb,
-)
+from .exposure import exposure_gain, keep_hue_in_range, to_linear, to_srgb
 from .light import Light
 from .light_estimate import LightEstimate, estimate_light, luminance
 from .shading import cast_shadows, shading_map
@@ -58,8 +52,7 @@ class Reshaded:
     image: Tensor  # [B,H,W,3] 0..1, changed only inside the mask
     shading: Tensor  # [B,H,W,3] the requested light's shading map (what the model is told)
     current: LightEstimate  # the subject's estimated current light
-    normals: Tensor  # [B,H,W,3]
-    subject: SubjectGeometry
+    subject: SubjectGeometry  # its normals, matte and reach
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -69,14 +62,17 @@ class Reshaded:
         return (*self.subject.notes, UNREADABLE)
 
 
+def ambient_share(light: Light) -> Tensor:
+    """[B] ambient / (ambient + intensity): how much of the light reaches every side."""
+    return light.ambient / (light.ambient + light.intensity).clamp_min(1e-6)
+
+
 def fill_share(estimate: LightEstimate, requested: Light) -> Tensor:
     """[B] the ambient share of the new light: the photo's own fill (fitted), the requested
     light's ambient share, or MIN_FILL, whichever is largest."""
-    fitted = estimate.light.ambient / (estimate.light.ambient + estimate.light.intensity).clamp_min(
-        1e-6
-    )
+    fitted = ambient_share(estimate.light)
     fitted = torch.where(estimate.confidence > 0, fitted, torch.zeros_like(fitted))
-    asked = requested.ambient / (requested.ambient + requested.intensity).clamp_min(1e-6)
+    asked = ambient_share(requested)
     return torch.maximum(torch.maximum(fitted, asked), torch.full_like(fitted, MIN_FILL))
 
 
@@ -95,11 +91,11 @@ def current_shading(normals: Tensor, estimate: LightEstimate, wrap: Tensor | Non
     unsure: a light that explains little of the photo (soft studio light on a face: R^2 0.15)
     divided out would print the shape's structure, inverted, on the skin (a dark band where
     the face mesh ends); nothing fitted, nothing divided out."""
-    light = estimate.light
-    share = light.ambient / (light.ambient + light.intensity).clamp_min(1e-6)
     trust = (estimate.confidence / FULL_TRUST).clamp(0.0, 1.0)
-    share = 1.0 - trust * (1.0 - share)
-    level = share[:, None, None] + (1 - share[:, None, None]) * wrapped(normals, light, wrap)
+    share = 1.0 - trust * (1.0 - ambient_share(estimate.light))
+    level = share[:, None, None] + (1 - share[:, None, None]) * wrapped(
+        normals, estimate.light, wrap
+    )
     return level.clamp_min(MIN_SHADING)
 
 
@@ -142,21 +138,21 @@ def reshade(
     visibility = cast_shadows(heights, light) if shadows and heights is not None else None
     fill = fill_share(estimate, light)
     wrap = subject.wrap
-    new = requested_shading(subject.normals, light, fill, visibility, wrap)
     current = current_shading(subject.normals, estimate, wrap)
-    linear = lit_old_shadows(linear, current, new / current, subject.core)
-    ratio = smooth_ratio((new / current).clamp(1 / MAX_GAIN, MAX_GAIN), region)
-    luma = linear_luminance(linear)
+    ratio = requested_shading(subject.normals, light, fill, visibility, wrap) / current
+    linear = lit_old_shadows(linear, current, ratio, subject.core)
+    ratio = smooth_ratio(ratio.clamp(1 / MAX_GAIN, MAX_GAIN), region)
+    luma = luminance(linear)
     ratio = ratio * faded_exposure(luma, ratio, subject.reach)[:, None, None]
     change = light.intensity.to(ratio)[:, None, None]
-    tint = light.color.to(ratio) / linear_luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
+    tint = light.color.to(ratio) / luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
     reach = subject.reach[..., None]
-    gain = (skin_shadow(ratio * change, subject.wrap) * tint[:, None, None]) ** reach
+    gain = (skin_shadow(ratio * change, wrap) * tint[:, None, None]) ** reach
     relit = to_srgb(keep_hue_in_range(linear * gain))
     out = torch.where(region[..., None], relit, rgb)
     # what the refiner was trained to be told: the requested light's own shading map
     shading = shading_map(subject.normals, light, visibility)
-    return Reshaded(out, shading, estimate, subject.normals, subject)
+    return Reshaded(out, shading, estimate, subject)
 
 
 def lit_old_shadows(linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor) -> Tensor:

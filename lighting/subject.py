@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..conditioning.filters import gaussian_blur
-from .exposure import linear_luminance, to_linear
-from .normals import FLAT, estimate_normals
+from .exposure import to_linear
+from .light_estimate import luminance
+from .normals import FLAT, estimate_normals, flat_normals
 
 # How far the silhouette dome's normals are moved toward the viewer (0.5: the rim at 45 deg).
 # Measured against photometric stereo (median degrees, factor 0 / 0.2 / 0.5): figurines
@@ -70,7 +71,7 @@ class SubjectGeometry:
     matte: Tensor  # [B,H,W] 0..1: the subject inside the region (0 outside the region)
     reach: Tensor  # [B,H,W] 0..1: how much of the change each pixel takes (matte x edge fade)
     notes: tuple[str, ...]  # what was used, for the node
-    wrap: Tensor | None = None  # [B] the shading's wrap (reshade.WRAP): skin's soft terminator
+    wrap: Tensor | None = None  # [B] the shading's wrap (SKIN_WRAP): skin's soft terminator
 
     @property
     def core(self) -> Tensor:
@@ -97,7 +98,7 @@ def outline_share(image: Tensor, region: Tensor) -> Tensor:
 
 def srgb_lightness(image: Tensor) -> Tensor:
     """CIELAB L* [B,H,W] of an sRGB image [B,H,W,3] in 0..1."""
-    y = linear_luminance(to_linear(image[..., :3]))
+    y = luminance(to_linear(image[..., :3]))
     small = y <= (6 / 29) ** 3
     f = torch.where(small, y / (3 * (6 / 29) ** 2) + 4 / 29, y.clamp_min(1e-9) ** (1 / 3))
     return 116.0 * f - 16.0
@@ -137,8 +138,7 @@ def silhouette_prior(matte: Tensor, factor: float = OBJECT_FLATTENING) -> Tensor
     outside."""
     subject = matte > MATTE_THRESHOLD
     normals, _ = estimate_normals(subject.float())
-    flat = normals.new_tensor(FLAT).expand_as(normals)
-    return torch.where(subject[..., None], flattened(normals, factor), flat)
+    return torch.where(subject[..., None], flattened(normals, factor), flat_normals(matte))
 
 
 def given_geometry(

@@ -140,7 +140,7 @@ def with_refiner(model, refine: bool):
     """A clone of the ModelPatcher whose relights use the refiner or (refine False) give the
     re-shaded subject as it is. Through model_options, so ComfyUI's samplers carry it."""
     patched = model.clone()
-    options = patched.model_options.setdefault("transformer_options", {})
+    options = patched.model_options.get("transformer_options", {})
     patched.model_options["transformer_options"] = {**options, REFINER_OPTION: refine}
     return patched
 

@@ -152,14 +152,15 @@ def prepare(
     # The model sees the region as it was trained on it, hard; the feather only blends the
     # answer back in (the composite, and the sampler's noise mask).
     mask = (soft > 0.5).to(soft.dtype)
-    normals, heights = subject_normals(
-        mask, geometry.normal_map, geometry.depth_map, geometry.convention
-    )
-    estimated = geometry.normal_map is None and geometry.depth_map is None
-    if info["kind"] == "relight":
-        prepared = _prepare_relight(
-            info, vae, image, mask, light, mode, normals, heights, estimated
+    given = geometry.normal_map is not None or geometry.depth_map is not None
+    if info["kind"] == "relight" and info.get("shaded") and not given:
+        normals, heights = None, None  # the re-shading finds the subject's shape itself
+    else:
+        normals, heights = subject_normals(
+            mask, geometry.normal_map, geometry.depth_map, geometry.convention
         )
+    if info["kind"] == "relight":
+        prepared = _prepare_relight(info, vae, image, mask, light, mode, normals, heights)
     else:
         prepared = _prepare_iclight(
             model, info, vae, image, mask, light, positive, negative, background, normals, geometry
@@ -168,11 +169,11 @@ def prepare(
     return prepared
 
 
-def _prepare_relight(info, vae, image, mask, light, mode, normals, heights, estimated) -> Prepared:
+def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> Prepared:
     prefilled = model_image(image, mask, mode)  # fill: the push-pull pre-fill, computed once
     if info.get("shaded"):
         pixels, shading, notes = shaded_inputs(
-            image, mask, light, mode, normals, heights, prefilled, estimated
+            image, mask, light, mode, normals, heights, prefilled
         )
     else:  # trained on the gradient light map: runs as it always did
         pixels, shading, notes = prefilled, shading_map(normals, light), ()

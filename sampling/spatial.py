@@ -14,7 +14,7 @@ import torch
 
 from ..conditioning.exemplar_fill import exemplar_fill
 from ..lighting.light import Light, light_map_channels
-from ..lighting.normals import FLAT
+from ..lighting.normals import flat_normals
 from ..lighting.reshade import reshade
 from ..lighting.shading import shading_map
 from ..model_loader.relight_format import channel_slice
@@ -38,22 +38,20 @@ def shaded_inputs(
     mask: torch.Tensor,
     light: Light,
     mode: str,
-    normals: torch.Tensor,
+    normals: torch.Tensor | None,
     heights: torch.Tensor | None = None,
     prefilled: torch.Tensor | None = None,
-    estimated: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     """(image channels [B,3,H,W] in -1..1, shading map [B,H,W,3], notes on the subject's shape
     for the node) for a shading model.
-    relight: the subject re-shaded for `light` with `normals`, and their shading; `estimated`:
-    the normals are only the silhouette's guess, so the re-shading finds the subject's shape
-    itself (a face mesh, the person in the region); fill: the pre-filled hole (`prefilled`,
-    when the caller has it), and the light's shading of flat ground (the hole has no subject)."""
+    relight: the subject re-shaded for `light` with `normals` (None: the re-shading finds the
+    subject's shape itself: a face mesh, the person in the region, the silhouette), and their
+    shading; fill: the pre-filled hole (`prefilled`, when the caller has it), and the light's
+    shading of flat ground (the hole has no subject)."""
     if mode == "fill":
-        flat = normals.new_tensor(FLAT).expand_as(normals)
         pixels = model_image(image, mask, mode) if prefilled is None else prefilled
-        return pixels, shading_map(flat, light), ()
-    relit = reshade(image[..., :3], mask, light, None if estimated else normals, heights)
+        return pixels, shading_map(flat_normals(mask), light), ()
+    relit = reshade(image[..., :3], mask, light, normals, heights)
     return relit.image.movedim(-1, 1) * 2.0 - 1.0, relit.shading, relit.notes
 
 

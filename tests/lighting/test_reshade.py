@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from relight_inpaint.lighting.exposure import linear_luminance, to_linear, to_srgb
+from relight_inpaint.lighting.exposure import to_linear, to_srgb
 from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.lighting.light_estimate import estimate_light, luminance
 from relight_inpaint.lighting.reshade import (
@@ -36,7 +36,7 @@ def photo_of_sphere(direction, albedo=(0.8, 0.6, 0.4), ambient=0.1):
 
 def lightness(image: torch.Tensor) -> torch.Tensor:
     """CIELAB L* [H,W] of an sRGB image [1,H,W,3]."""
-    y = linear_luminance(to_linear(image))[0]
+    y = luminance(to_linear(image))[0]
     f = torch.where(
         y > (6 / 29) ** 3, y.clamp_min(1e-9) ** (1 / 3), y / (3 * (6 / 29) ** 2) + 4 / 29
     )
@@ -44,7 +44,7 @@ def lightness(image: torch.Tensor) -> torch.Tensor:
 
 
 def mean_luma(image: torch.Tensor, mask: torch.Tensor) -> float:
-    return float(linear_luminance(to_linear(image))[mask > 0.5].mean())
+    return float(luminance(to_linear(image))[mask > 0.5].mean())
 
 
 def test_white_light_keeps_the_colours_and_moves_the_light():
@@ -91,7 +91,7 @@ def test_the_far_side_keeps_a_fill():
     image, mask, normals = photo_of_sphere((0.0, 0.0, 1.0))
     out = reshade(image, mask, make_light(direction_from_angles(180.0, 30.0)), normals).image
     far = (mask[0] > 0.5) & (normals[0, ..., 0] > 0.5)
-    kept = linear_luminance(to_linear(out))[0][far] / linear_luminance(to_linear(image))[0][far]
+    kept = luminance(to_linear(out))[0][far] / luminance(to_linear(image))[0][far]
     assert float(kept.quantile(0.05)) > MIN_FILL
 
 
@@ -199,8 +199,8 @@ def test_an_old_shadow_takes_the_lit_sides_albedo_not_its_brightened_noise():
     albedo = chromaticity(torch.tensor([0.8, 0.5, 0.3]))
     assert float((chromaticity(lit).median(0).values - albedo).abs().max()) < 0.04
     left = (mask[0] > 0.5) & (normals[0, ..., 0] < -0.6)
-    before = linear_luminance(to_linear(noisy))[0][left].median()
-    assert float(linear_luminance(lit).median() / before) > 0.7  # as bright as the old lit side
+    before = luminance(to_linear(noisy))[0][left].median()
+    assert float(luminance(lit).median() / before) > 0.7  # as bright as the old lit side
 
 
 def test_skins_shadow_keeps_more_red_and_objects_stay_grey():
