@@ -35,7 +35,7 @@ from host.batch import (  # noqa: E402
     BatchRun,
     OneServer,
     agreed_info,
-    attach_records,
+    load_jobs,
     model_names,
     prepare_batch,
 )
@@ -62,8 +62,9 @@ def timed_run(servers, lines: list[str], folder: Path, label: str) -> float:
     started = time.perf_counter()
     with servers:
         entered = time.perf_counter()
-        attach_records(jobs, agreed_info(servers.infos(model_names(jobs))))
-        run = BatchRun(out_dir, jobs, {})
+        info = agreed_info(servers.infos(model_names(jobs)))
+        load_jobs(jobs, info)  # inputs read before the clock starts, as before
+        run = BatchRun(out_dir, jobs, {}, info)
         rendering = time.perf_counter()
         servers.run(jobs, run)
         seconds = time.perf_counter() - rendering

@@ -19,23 +19,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import signal
+import stat
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
 import requests
+from PIL import Image
 from tqdm import tqdm
 
 from . import comfy_server as comfy
-from .png_record import add_text_chunk, read_text_chunk
+from .contained import append_inside, write_inside
+from .png_record import add_text_chunk, chunks_are_whole
+from .png_record import text_chunk_in as read_text_in
 from .rendering import (
     Inputs,
     check_out_path,
@@ -45,12 +50,15 @@ from .rendering import (
     write_atomically,
 )
 from .workflow import (
+    FILE_KEYS,
+    PRIORITY_KEY,
     BatchItem,
     ManifestError,
     OptionError,
     build_prompt,
     load_workflow,
     parse_manifest_line,
+    priority_value,
     workflow_defaults,
 )
 
@@ -64,15 +72,19 @@ SERVER_LOST = "server lost"  # the item goes back to the queue, for another serv
 
 @dataclass
 class BatchJob:
-    item: BatchItem
-    inputs: Inputs
-    out: Path
-    record: dict = field(default_factory=dict)  # filled once the servers said what they run
-    key: str = ""
+    """One manifest line: planned (its output and place in the order) before anything
+    renders, read in full (options, input files) only when its turn comes."""
 
-    @property
-    def line(self) -> int:
-        return self.item.line_number
+    line: int
+    text: str  # the manifest line, parsed in full when it runs
+    manifest_dir: Path
+    out: Path  # the real path, decided before anything renders
+    priority: float = 0.0
+    model: str | None = None  # the line's `model`, where it names one
+    item: BatchItem | None = None  # once loaded
+    inputs: Inputs | None = None  # once loaded; dropped again when the line is finished
+    record: dict = field(default_factory=dict)
+    key: str = ""
 
 
 @dataclass
@@ -95,81 +107,173 @@ class Servers(Protocol):
     def run(self, jobs: list[BatchJob], run: BatchRun) -> None: ...
 
 
-# --- preparing ------------------------------------------------------------------------------
+# --- planning: every line's output and place, before anything renders -----------------------
+
+
+MAX_LINE_BYTES = 1 << 20  # a manifest line longer than this is refused (a line, not a file)
+
+
+def manifest_lines(option: str, path: Path) -> Iterator[str]:
+    """The manifest's lines, split on \\n only (a U+2028 or U+0085 inside a JSON string is
+    part of its line), read as they are needed. A line past MAX_LINE_BYTES comes back cut
+    short (it then fails alone as invalid JSON, naming its line)."""
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    except FileNotFoundError:
+        raise OptionError(option, f"no such file: {path}") from None
+    except (OSError, ValueError) as error:
+        raise OptionError(option, f"cannot read {path}: {error}") from None
+    with file:
+        while raw := file.readline(MAX_LINE_BYTES):
+            if not raw.endswith(b"\n") and len(raw) == MAX_LINE_BYTES:
+                while (rest := file.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of an over-long line
+            yield raw.decode("utf-8", errors="replace")
 
 
 def prepare_batch(
-    lines: list[str], manifest_dir: Path, out_dir: Path, allow_outside: bool = False
+    lines: Iterable[str], manifest_dir: Path, out_dir: Path, allow_outside: bool = False
 ) -> tuple[list[BatchJob], dict[int, str]]:
-    """Parse and check every line; returns the jobs and the bad lines' reasons by line."""
-    jobs: list[BatchJob] = []
+    """Plan every line: its output file (one per line, on the real path), its priority and
+    model. Only JSON is parsed here: options and input files are read when a line runs.
+    Returns the jobs and the bad lines' reasons by line."""
+    outputs = Outputs(out_dir, allow_outside)
+    planned: list[tuple[int, str, dict]] = []
     failures: dict[int, str] = {}
-    taken: set[Path] = set()
-    for line_number, line in enumerate(lines, start=1):
+    for line_number, text in enumerate(lines, start=1):
         try:
-            item = parse_manifest_line(line, line_number, manifest_dir)
-            if item is None:
-                continue
-            job = batch_job(item, out_dir, taken, allow_outside)
+            entry = plan_entry(text, line_number)
+            if entry is not None:
+                outputs.claim_named(entry, line_number)
+                planned.append((line_number, text, entry))
         except ManifestError as error:
             failures[line_number] = str(error)
-            continue
-        taken.add(output_key(job.out))
-        jobs.append(job)
+    jobs = []
+    for line_number, text, entry in planned:
+        out = outputs.real_path(entry, line_number)
+        if out is None:
+            continue  # its named output was refused (failures says why)
+        model = entry.get("model")
+        priority = float(entry.get(PRIORITY_KEY, 0))
+        jobs.append(BatchJob(line_number, text, manifest_dir, out, priority, model, None, None))
+    failures.update(outputs.refused)
     return jobs, failures
 
 
-def batch_job(
-    item: BatchItem, out_dir: Path, taken: set[Path], allow_outside: bool = False
-) -> BatchJob:
+def plan_entry(text: str, line_number: int) -> dict | None:
+    """What planning needs of a line (None for a blank or comment line): a JSON object with
+    an image, maybe an out, a priority; no NUL in any file name."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
     try:
-        out = check_out_path("out", batch_out_path(item, out_dir, taken, allow_outside))
+        entry = json.loads(stripped)
+    except json.JSONDecodeError as error:
+        raise ManifestError(line_number, f"not valid JSON ({error.msg})") from None
+    if not isinstance(entry, dict):
+        raise ManifestError(line_number, "expected a JSON object")
+    for key in FILE_KEYS:
+        value = entry.get(key)
+        if key in entry and (not isinstance(value, str) or not value):
+            raise ManifestError(line_number, f"{key}: expected a file path")
+        if isinstance(value, str) and "\0" in value:
+            raise ManifestError(line_number, f"{key}: a NUL character in the name {value!r}")
+    if "image" not in entry:
+        raise ManifestError(line_number, "image: required, a file path")
+    try:
+        entry[PRIORITY_KEY] = priority_value(entry.get(PRIORITY_KEY, 0))
+    except OptionError as error:
+        raise ManifestError(line_number, str(error)) from None
+    if not isinstance(entry.get("model", ""), str):
+        entry.pop("model")  # refused, naming it, when the line runs
+    return entry
+
+
+class Outputs:
+    """Which line writes which file: decided on the real path (so `alias/x.png` with `alias ->
+    .` is x.png), named outputs first in manifest order, then default names (`<image
+    stem>.png`, else `<stem>_<line>.png`, else `<stem>_<line>_2.png`, ...) among the names
+    still free. A manifest is data, often from someone else: its `out` stays inside --out-dir
+    unless the user opted in (allow_outside)."""
+
+    def __init__(self, out_dir: Path, allow_outside: bool) -> None:
+        self.real_dir = Path(os.path.realpath(out_dir))
+        self.allow_outside = allow_outside
+        self.taken: dict[Path, int] = {}  # real path: the line that writes it
+        self.named: dict[int, Path] = {}
+        self.refused: dict[int, str] = {}
+
+    def claim_named(self, entry: dict, line_number: int) -> None:
+        if "out" not in entry:
+            return
+        written = entry["out"]
+        out = self.resolve(Path(written).expanduser())
+        if not self.allow_outside and not out.is_relative_to(self.real_dir):
+            raise ManifestError(
+                line_number,
+                f"out: {written} is outside --out-dir {self.real_dir}; keep outputs inside it, "
+                f"or pass --{OUTSIDE_OK} to allow this",
+            )
+        if out.suffix.lower() != ".png":
+            raise ManifestError(line_number, f"out: must be a .png file (got {written})")
+        if out in self.taken:
+            earlier = self.taken[out]
+            raise ManifestError(
+                line_number, f"out: {written} is already the output of line {earlier}"
+            )
+        self.taken[out] = line_number
+        self.named[line_number] = out
+
+    def real_path(self, entry: dict, line_number: int) -> Path | None:
+        if "out" in entry:
+            return self.named.get(line_number)
+        stem = Path(entry["image"]).stem or "image"
+        candidates = [f"{stem}.png", f"{stem}_{line_number}.png"]
+        candidates += (f"{stem}_{line_number}_{n}.png" for n in range(2, len(self.taken) + 3))
+        for name in candidates:
+            out = self.resolve(Path(name))
+            if out not in self.taken and out.is_relative_to(self.real_dir):
+                self.taken[out] = line_number
+                return out
+        raise AssertionError("unreachable: more candidates than names taken")
+
+    def resolve(self, relative: Path) -> Path:
+        """The real path of `relative` under the output folder: links that exist now are
+        followed, `..` applied after them, as the file system would."""
+        return Path(os.path.realpath(self.real_dir / relative))
+
+
+def read_job(job: BatchJob) -> None:
+    """Parse the line in full, read and check its input files (once: an item put back after
+    its server was lost keeps them). Raises ManifestError naming the line and the input."""
+    if job.inputs is not None:
+        return
+    item = parse_manifest_line(job.text, job.line, job.manifest_dir)
+    if item is None:  # pragma: no cover - planning kept only lines with content
+        raise ManifestError(job.line, "empty line")
+    try:
+        check_out_path("out", job.out)
         inputs = read_inputs(item.image, item.mask, item.maps)
         maps = {key: name for key, (_, name) in inputs.maps.items()}
         build_prompt(item.options, inputs.image_name, inputs.mask_name, maps=maps)
     except OptionError as error:
-        raise ManifestError(item.line_number, str(error)) from None
-    return BatchJob(item, inputs, out)
-
-
-def batch_out_path(
-    item: BatchItem, out_dir: Path, taken: set[Path], allow_outside: bool = False
-) -> Path:
-    """`out` under the output folder, or <image stem>.png (<stem>_<line>.png if taken). A
-    manifest is data, often from someone else: its `out` stays inside --out-dir ("../x.png",
-    absolute paths and links out are refused) unless the user opted in (allow_outside)."""
-    if item.out is not None:
-        out = out_dir / item.out
-        if not allow_outside and not out.resolve().is_relative_to(out_dir.resolve()):
-            raise OptionError(
-                "out",
-                f"{item.out} is outside --out-dir {out_dir}; keep outputs inside it, or pass "
-                f"--{OUTSIDE_OK} to allow this",
-            )
-        if output_key(out) in taken:
-            raise OptionError("out", f"{item.out} is already the output of an earlier line")
-        return out
-    default = out_dir / f"{item.image.stem}.png"
-    if output_key(default) not in taken:
-        return default
-    return out_dir / f"{item.image.stem}_{item.line_number}.png"
-
-
-def output_key(path: Path) -> Path:
-    """The path as `taken` holds it: absolute, `..` and `.` resolved on paper (no disk access,
-    so 10,000 lines stay quick)."""
-    return Path(os.path.normpath(path.absolute()))
+        raise ManifestError(job.line, str(error)) from None
+    job.item, job.inputs = item, inputs
 
 
 def run_order(jobs: list[BatchJob]) -> list[BatchJob]:
     """Higher priority first; among equals, manifest order."""
-    return sorted(jobs, key=lambda job: (-job.item.priority, job.line))
+    return sorted(jobs, key=lambda job: (-job.priority, job.line))
 
 
 def job_models(jobs: list[BatchJob]) -> dict[int, str]:
     """Each job's model file name, by line: its own `model` option or the workflow's."""
-    default = str(workflow_defaults(load_workflow())["model"])
-    return {job.line: str(job.item.options.get("model", default)) for job in jobs}
+    default = default_model()
+    return {job.line: job.model or default for job in jobs}
+
+
+def default_model() -> str:
+    return str(workflow_defaults(load_workflow())["model"])
 
 
 def model_names(jobs: list[BatchJob]) -> list[str]:
@@ -194,67 +298,95 @@ def agreed_info(infos: dict[str, dict]) -> dict:
     return first
 
 
-def attach_records(jobs: list[BatchJob], info: dict) -> None:
-    models = job_models(jobs)
+def attach_record(job: BatchJob, info: dict) -> None:
+    """What makes the loaded job's output, and its key (a hash of it)."""
+    model = str(job.item.options.get("model") or default_model())
+    job.record = {
+        "pack": info["pack_version"],
+        "model": {"name": model, "sha256": info["models"].get(model)},
+        "inputs": job.inputs.sources,
+        "options": job.item.options,
+    }
+    canonical = json.dumps(job.record, sort_keys=True, separators=(",", ":"))
+    job.key = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def load_jobs(jobs: list[BatchJob], info: dict) -> None:
+    """Read every job and fill in its record now (tests and benchmarks; a batch reads each
+    when its turn comes)."""
     for job in jobs:
-        model = models[job.line]
-        job.record = {
-            "pack": info["pack_version"],
-            "model": {"name": model, "sha256": info["models"].get(model)},
-            "inputs": job.inputs.sources,
-            "options": job.item.options,
-        }
-        canonical = json.dumps(job.record, sort_keys=True, separators=(",", ":"))
-        job.key = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+        read_job(job)
+        attach_record(job, info)
 
 
 def chunk_text(job: BatchJob) -> str:
     return json.dumps({"key": job.key, **job.record}, sort_keys=True, ensure_ascii=True)
 
 
-def chunk_key(path: Path) -> str | None:
-    text = read_text_chunk(path, RECORD_KEYWORD)
-    if text is None:
+def output_is_whole(path: Path) -> bytes | None:
+    """The output's bytes when it is a regular file (not a link) that is a whole PNG, CRCs and
+    IEND included, whose pixels decode; None otherwise."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    with open(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        data = file.read()
+    if not chunks_are_whole(data):
         return None
     try:
-        return json.loads(text).get("key")
-    except (ValueError, AttributeError):
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception:  # noqa: BLE001 - whatever Pillow raises, the file is not trusted
         return None
+    return data
 
 
 class JobRecord:
     """relight-jobs.jsonl: a line per output written, each in one write (a line torn by a crash
-    is ignored when read); for one output path, the last line wins."""
+    is ignored when read); for one output path, the last line wins. Read once at the start and
+    written back compacted (one line per output) when it held more, so reruns never grow it."""
 
     def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.path = out_dir / JOB_RECORD_NAME
-        self.keys = self._read()
+        self.out_dir = Path(os.path.realpath(out_dir))
+        self.path = self.out_dir / JOB_RECORD_NAME
+        self.lines: dict[str, str] = {}  # output name: its last record line
+        self.keys: dict[str, str] = {}
+        self.stale = 0  # lines in the file that a later line for the same output overrides
+        self._read()
 
-    def _read(self) -> dict[str, str]:
+    def _read(self) -> None:
         try:
-            lines = self.path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return {}
-        keys = {}
-        for line in lines:
+            with open(self.path, "rb") as file:
+                raw_lines = file.read().split(b"\n")
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for raw in raw_lines:
             with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
-                entry = json.loads(line)
-                keys[str(entry["out"])] = str(entry["key"])
-        return keys
+                entry = json.loads(raw)
+                self.keys[str(entry["out"])] = str(entry["key"])
+                self.lines[str(entry["out"])] = raw.decode()
+        if len(self.lines) < len(raw_lines) - 1 or raw_lines[-1]:
+            self.compact()
+
+    def compact(self) -> None:
+        """Rewrite the file with one line per output (atomically: a crash leaves the old)."""
+        text = "".join(line + "\n" for line in self.lines.values())
+        write_inside(self.out_dir, Path(JOB_RECORD_NAME), text.encode())
+        self.stale = 0
 
     def name(self, out: Path) -> str:
-        absolute = out.absolute()
-        base = self.out_dir.absolute()
-        return str(absolute.relative_to(base)) if absolute.is_relative_to(base) else str(absolute)
+        return str(out.relative_to(self.out_dir)) if out.is_relative_to(self.out_dir) else str(out)
 
     def is_done(self, job: BatchJob) -> bool:
-        """The output exists, and both its text chunk and this record say it is this job's."""
-        return (
-            self.keys.get(self.name(job.out)) == job.key
-            and job.out.is_file()
-            and chunk_key(job.out) == job.key
-        )
+        """The record says this output is this job's, and the output is a whole PNG whose own
+        record is exactly the one this job would write."""
+        if self.keys.get(self.name(job.out)) != job.key:
+            return False
+        data = output_is_whole(job.out)
+        return data is not None and read_text_in(data, RECORD_KEYWORD) == chunk_text(job)
 
     def add(self, job: BatchJob, outcome: Outcome) -> None:
         entry = {
@@ -266,12 +398,12 @@ class JobRecord:
             "finished": now(),
             "record": job.record,
         }
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(entry, sort_keys=True) + "\n")
-            file.flush()
-            os.fsync(file.fileno())  # after the output's own fsync: never a line without it
+        line = json.dumps(entry, sort_keys=True)
+        # after the output's own fsync: never a line without it
+        append_inside(self.out_dir, JOB_RECORD_NAME, (line + "\n").encode())
+        self.stale += entry["out"] in self.lines
         self.keys[entry["out"]] = job.key
+        self.lines[entry["out"]] = line
 
 
 def now() -> str:
@@ -334,7 +466,7 @@ class Progress:
         self.bar = tqdm(
             total=total, unit="image", file=self.file, disable=disable, dynamic_ncols=True
         )
-        self.done = self.failed = 0
+        self.done = self.failed = self.skipped = 0
         self._show()
 
     def item_ended(self, ok: bool) -> None:
@@ -342,6 +474,11 @@ class Progress:
             self.done += 1
         else:
             self.failed += 1
+        self._show()
+        self.bar.update(1)
+
+    def item_skipped(self) -> None:
+        self.skipped += 1
         self._show()
         self.bar.update(1)
 
@@ -355,7 +492,8 @@ class Progress:
         return show
 
     def _counts(self) -> str:
-        return f"done {self.done}, failed {self.failed}"
+        skipped = f", skipped {self.skipped}" if self.skipped else ""
+        return f"done {self.done}, failed {self.failed}{skipped}"
 
     def _show(self) -> None:
         self.bar.set_postfix_str(self._counts(), refresh=False)
@@ -367,30 +505,79 @@ class Progress:
 class BatchRun:
     """The outputs, the job record and the report of one `relight batch` call."""
 
-    def __init__(self, out_dir: Path, jobs: list[BatchJob], bad_lines: dict[int, str]) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        jobs: list[BatchJob],
+        bad_lines: dict[int, str],
+        info: dict | None = None,
+    ) -> None:
         self.out_dir = out_dir
         self.record = JobRecord(out_dir)
+        self.info = info or {}  # what the servers run: set by run_batch before any line loads
         self.entries: dict[int, dict] = {
             line: {"line": line, "status": FAILED, "reason": reason}
             for line, reason in bad_lines.items()
         }
         for job in jobs:
-            self.entries[job.line] = {
-                "line": job.line,
-                "image": str(job.item.image),
-                "out": str(job.out),
-                "status": NOT_RUN,
-            }
+            self.entries[job.line] = {"line": job.line, "out": str(job.out), "status": NOT_RUN}
         self.progress: Progress | None = None
 
+    def next_job(self, queue: deque[BatchJob]) -> BatchJob | None:
+        """The next job from the queue to render, loaded; lines that fail to load are reported
+        failed, outputs done by an earlier run skipped, on the way. None once it is empty."""
+        while queue:
+            job = queue.popleft()
+            if self.ready(job):
+                return job
+        return None
+
+    def ready(self, job: BatchJob) -> bool:
+        """Read the job and fill in its record; False (and reported) when it failed to read
+        or an earlier run did it."""
+        if not self.read(job):
+            return False
+        attach_record(job, self.info)
+        if not self.record.is_done(job):
+            return True
+        self.entries[job.line].update(status=SKIPPED, reason="done by an earlier run")
+        job.inputs = None
+        if self.progress:
+            self.progress.item_skipped()
+        return False
+
+    def read(self, job: BatchJob) -> bool:
+        """read_job, a failure reported as the line's (whatever it is: one line must not end
+        the batch)."""
+        try:
+            read_job(job)
+        except ManifestError as error:
+            self.finish(job, Outcome(FAILED, "", 0.0, reason=str(error)))
+            return False
+        except Exception as error:  # noqa: BLE001
+            reason = f"line {job.line}: {type(error).__name__}: {error}"
+            self.finish(job, Outcome(FAILED, "", 0.0, reason=reason))
+            return False
+        self.entries[job.line]["image"] = str(job.item.image)
+        return True
+
+    def first_readable(self, queue: deque[BatchJob]) -> bool:
+        """Read jobs from the front of the queue until one reads (put back at the front):
+        no server is started for a batch whose every line fails."""
+        while queue:
+            job = queue.popleft()
+            if self.read(job):
+                queue.appendleft(job)
+                return True
+        return False
+
     def skip_done(self, jobs: list[BatchJob]) -> list[BatchJob]:
-        """The jobs still to render, in run order; the others are reported skipped."""
+        """The jobs still to render, in run order, loaded (tests; a batch takes them one by
+        one with next_job)."""
+        queue = deque(run_order(jobs))
         todo = []
-        for job in run_order(jobs):
-            if self.record.is_done(job):
-                self.entries[job.line].update(status=SKIPPED, reason="done by an earlier run")
-            else:
-                todo.append(job)
+        while (job := self.next_job(queue)) is not None:
+            todo.append(job)
         return todo
 
     def start(self, total: int) -> Progress:
@@ -405,7 +592,7 @@ class BatchRun:
             try:
                 with interrupts_deferred():
                     png = add_text_chunk(outcome.png, RECORD_KEYWORD, chunk_text(job))
-                    write_atomically("out", job.out, png)
+                    self.write_output(job.out, png)
                     self.record.add(job, outcome)
             except (OptionError, OSError, ValueError) as error:
                 outcome = Outcome(FAILED, outcome.server, outcome.seconds, reason=str(error))
@@ -413,9 +600,22 @@ class BatchRun:
         if outcome.reason:
             entry["reason"] = outcome.reason
         if outcome.status != DONE:
-            self._say(f"line {job.line}: {outcome.reason}")
+            self._say(
+                outcome.reason
+                if outcome.reason.startswith("line ")
+                else f"line {job.line}: {outcome.reason}"
+            )
         if self.progress:
             self.progress.item_ended(outcome.status == DONE)
+        job.inputs = None  # memory stays flat however long the manifest
+
+    def write_output(self, out: Path, png: bytes) -> None:
+        """Inside the output folder, through no link (host/contained.py); outside it (the
+        user allowed that) as the path says."""
+        if out.is_relative_to(self.record.out_dir):
+            write_inside(self.record.out_dir, out.relative_to(self.record.out_dir), png)
+        else:
+            write_atomically("out", out, png)
 
     def server_lost(self, job: BatchJob, outcome: Outcome) -> int:
         """The item's server went away mid-item: noted; returns how many it has lost."""
@@ -443,8 +643,11 @@ class BatchRun:
             if interrupted and entry["status"] == NOT_RUN:
                 entry["status"] = CANCELLED
         lines = [json.dumps(self.entries[line], sort_keys=True) for line in sorted(self.entries)]
-        with contextlib.suppress(OptionError):
-            write_atomically("out-dir", self.out_dir / REPORT_NAME, "\n".join(lines).encode())
+        if self.record.stale:
+            with contextlib.suppress(OSError):
+                self.record.compact()
+        with contextlib.suppress(OSError):
+            write_inside(self.record.out_dir, Path(REPORT_NAME), "\n".join(lines).encode())
         return dict(Counter(entry["status"] for entry in self.entries.values()))
 
 
@@ -467,7 +670,8 @@ class OneServer:
 
     def run(self, jobs: list[BatchJob], run: BatchRun) -> None:
         progress = run.start(len(jobs))
-        for index, job in enumerate(jobs):
+        queue = deque(jobs)
+        while (job := run.next_job(queue)) is not None:
             outcome = render_item(
                 self.url,
                 self.url,
@@ -477,24 +681,17 @@ class OneServer:
                 progress.step(job.line),
             )
             if outcome.status == SERVER_LOST:
-                run.give_up(jobs[index:], outcome.reason)
+                run.give_up([job, *queue], outcome.reason)
                 return
             run.finish(job, outcome)
 
 
 def run_batch(servers: Servers, jobs: list[BatchJob], run: BatchRun) -> None:
-    """Ask the servers what they run, skip what is done, render the rest."""
-    if not jobs:
+    """Ask the servers what they run, then render every line in run order: each is read when
+    its turn comes, and skipped when an earlier run did it (see JobRecord.is_done)."""
+    queue = deque(run_order(jobs))
+    if not run.first_readable(queue):
         return
     with servers:
-        info = agreed_info(servers.infos(model_names(jobs)))
-        attach_records(jobs, info)
-        todo = run.skip_done(jobs)
-        skipped = len(jobs) - len(todo)
-        if skipped:
-            tqdm.write(
-                f"relight: {skipped} of {len(jobs)} already done (per {JOB_RECORD_NAME})",
-                file=sys.stderr,
-            )
-        if todo:
-            servers.run(todo, run)
+        run.info = agreed_info(servers.infos(model_names(jobs)))
+        servers.run(list(queue), run)

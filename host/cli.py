@@ -25,6 +25,7 @@ from .batch import (
     BatchRun,
     OneServer,
     Servers,
+    manifest_lines,
     prepare_batch,
     run_batch,
 )
@@ -35,7 +36,6 @@ from .rendering import (
     check_server,
     comfy_url,
     normalise_url,
-    read_file,
     read_inputs,
     render,
     write_atomically,
@@ -318,7 +318,7 @@ def command_batch(args: argparse.Namespace) -> int:
         raise OptionError("out-dir", f"not a folder: {out_dir}")
     check_output_folder("out-dir", out_dir)
     servers = batch_servers(args.server or [], args.cluster)
-    lines = read_file("manifest", manifest).decode("utf-8", errors="replace").splitlines()
+    lines = manifest_lines("manifest", manifest)
     jobs, bad_lines = prepare_batch(lines, manifest.parent, out_dir, args.allow_outside_out_dir)
     for reason in bad_lines.values():
         tqdm.write(f"relight: {reason}", file=sys.stderr)

@@ -204,9 +204,8 @@ class RayServers:
         running: dict[ray.ObjectRef, Running] = {}
         try:
             while queue or running:
-                while idle and queue:
-                    task = Running(idle.pop(0), queue.popleft(), comfy.new_id())
-                    job = task.job
+                while idle and (job := run.next_job(queue)) is not None:
+                    task = Running(idle.pop(0), job, comfy.new_id())
                     ref = task.worker.actor.render.remote(
                         job.item.options, job.inputs, task.prompt_id
                     )

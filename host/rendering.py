@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import io
 import os
+import stat
+import struct
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +27,10 @@ from . import comfy_server as comfy
 from .workflow import OptionError, build_prompt
 
 IMAGE_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+# The largest photo the pack works on: conditioning/checks.py's limit (that module needs torch,
+# which the command line never imports; tests/host/test_batch_hostile.py holds the two equal).
+MAX_SIDE = 16384
+MAX_MEGAPIXELS = 268.0
 UPLOADS = "relight_cli"  # the CLI's inputs and outputs: a subfolder, out of LoadImage's list
 
 
@@ -70,23 +76,79 @@ def read_image_file(option: str, path: Path) -> tuple[bytes, str]:
 
 
 def read_file(option: str, path: Path) -> bytes:
-    if not path.exists():
-        raise OptionError(option, f"no such file: {path}")
+    """A regular file's bytes. A device, FIFO or socket is refused without reading it (a FIFO
+    is opened non-blocking, so one with no writer does not hang the batch)."""
     try:
-        return path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise OptionError(option, f"no such file: {path}") from None
+    except ValueError:  # a NUL character in the name
+        raise OptionError(option, f"{path!r}: a NUL character in the name") from None
     except OSError as error:
         raise OptionError(option, f"cannot read {path}: {error.strerror}") from None
+    with open(descriptor, "rb") as file:
+        kind = file_kind(os.fstat(descriptor).st_mode)
+        if kind != "regular file":
+            raise OptionError(option, f"{path} is a {kind}; expected a regular file")
+        try:
+            return file.read()
+        except OSError as error:
+            raise OptionError(option, f"cannot read {path}: {error.strerror}") from None
+
+
+def file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISREG: "regular file",
+        stat.S_ISDIR: "folder",
+        stat.S_ISFIFO: "FIFO (named pipe)",
+        stat.S_ISSOCK: "socket",
+        stat.S_ISCHR: "character device",
+        stat.S_ISBLK: "block device",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
 def open_image(option: str, path: Path, data: bytes) -> Image.Image:
-    try:
+    """Decode an image, refusing one larger than the pack's limit from its header alone."""
+    with unreadable_as_option_error(option, path), pillow_size_check_off():
         image = Image.open(io.BytesIO(data))
+    require_workable_size(option, path, *image.size)
+    with unreadable_as_option_error(option, path):
         image.load()
+    return image
+
+
+@contextlib.contextmanager
+def unreadable_as_option_error(option: str, path: Path) -> Iterator[None]:
+    """What Pillow raises for a damaged or hostile file, as an error naming the input."""
+    try:
+        yield
     except UnidentifiedImageError:
         raise OptionError(option, f"{path}: not an image file Pillow can read") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as error:
         raise OptionError(option, f"{path}: not a readable image ({error})") from None
-    return image
+
+
+@contextlib.contextmanager
+def pillow_size_check_off() -> Iterator[None]:
+    """Pillow's own bomb check (a warning, or an error at twice its limit) gives way to the
+    pack's limit, checked from the header: the CLI reads its inputs on one thread."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def require_workable_size(option: str, path: Path, width: int, height: int) -> None:
+    megapixels = width * height / 1e6
+    if max(width, height) > MAX_SIDE or megapixels > MAX_MEGAPIXELS:
+        raise OptionError(
+            option,
+            f"{path}: the header says {width}x{height} px ({megapixels:.0f} MP); the limit is "
+            f"{MAX_SIDE} px a side and {MAX_MEGAPIXELS:g} MP (not decoded): scale it down first",
+        )
 
 
 def mask_png(option: str, path: Path) -> bytes:

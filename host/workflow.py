@@ -398,11 +398,12 @@ def _batch_item(entry: dict, line_number: int, manifest_dir: Path) -> BatchItem:
         maps={
             key: manifest_dir / Path(entry[key]).expanduser() for key in MAP_KEYS if key in entry
         },
-        priority=_priority(entry.get(PRIORITY_KEY, 0)),
+        priority=priority_value(entry.get(PRIORITY_KEY, 0)),
     )
 
 
-def _priority(value: object) -> float:
+def priority_value(value: object) -> float:
+    """A line's priority: a finite number (a bool, text or a 400-digit integer is refused)."""
     try:
         number = float(value) if isinstance(value, int | float) else math.nan
     except OverflowError:  # an integer too large for a float

@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from relight_inpaint.host import batch, comfy_server, png_record, rendering
-from relight_inpaint.host.workflow import BatchItem
 
 INFO = {"pack_version": "1.0", "models": {"relight_default.safetensors": "ab" * 32}}
 
@@ -26,21 +25,24 @@ def png_bytes(seed: int = 0, size: int = 8) -> bytes:
     return buffer.getvalue()
 
 
+def manifest_line(line: int, **options: object) -> str:
+    return json.dumps({"image": f"photo{line}.png", "mask": "mask.png", **options})
+
+
 @pytest.fixture
 def jobs(tmp_path: Path) -> list[batch.BatchJob]:
     (tmp_path / "mask.png").write_bytes(png_bytes(99))
-    made = []
     for line in range(1, 4):
-        photo = tmp_path / f"photo{line}.png"
-        photo.write_bytes(png_bytes(line))
-        item = BatchItem(line, photo, tmp_path / "mask.png", None, {"steps": 2})
-        made.append(batch.batch_job(item, tmp_path / "out", set()))
-    batch.attach_records(made, INFO)
+        (tmp_path / f"photo{line}.png").write_bytes(png_bytes(line))
+    lines = [manifest_line(line, steps=2) for line in range(1, 4)]
+    made, bad = batch.prepare_batch(lines, tmp_path, tmp_path / "out")
+    assert not bad
+    batch.load_jobs(made, INFO)
     return made
 
 
 def finish_all(out_dir: Path, jobs: list[batch.BatchJob]) -> batch.BatchRun:
-    run = batch.BatchRun(out_dir, jobs, {})
+    run = batch.BatchRun(out_dir, jobs, {}, INFO)
     for job in run.skip_done(jobs):
         run.finish(job, batch.Outcome(batch.DONE, "server-a", 1.5, png_bytes(job.line)))
     return run
@@ -65,8 +67,8 @@ def test_the_text_chunk_reads_back_and_leaves_the_pixels_alone(tmp_path: Path) -
 
 
 def test_priority_first_then_manifest_order(jobs: list[batch.BatchJob]) -> None:
-    jobs[2].item.priority = 5
-    jobs[0].item.priority = -1
+    jobs[2].priority = 5
+    jobs[0].priority = -1
     assert [job.line for job in batch.run_order(jobs)] == [3, 2, 1]
 
 
@@ -92,13 +94,14 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_changed(
 ) -> None:
     out_dir = tmp_path / "out"
     finish_all(out_dir, jobs)
-    assert batch.BatchRun(out_dir, jobs, {}).skip_done(jobs) == []
+    assert batch.BatchRun(out_dir, jobs, {}, INFO).skip_done(jobs) == []
 
-    jobs[0].item.options = {"steps": 3}  # another option
+    jobs[0].text = manifest_line(1, steps=3)  # another option
     jobs[1].out.write_bytes(png_bytes(50))  # replaced by a file that does not say what made it
-    jobs[2].inputs.sources["mask"] = "0" * 64  # the mask file changed
-    batch.attach_records(jobs, INFO)
-    assert [job.line for job in batch.BatchRun(out_dir, jobs, {}).skip_done(jobs)] == [1, 2, 3]
+    (tmp_path / "mask3.png").write_bytes(png_bytes(98))  # another mask
+    jobs[2].text = json.dumps({"image": "photo3.png", "mask": "mask3.png", "steps": 2})
+    todo = batch.BatchRun(out_dir, jobs, {}, INFO).skip_done(jobs)
+    assert [job.line for job in todo] == [1, 2, 3]
 
 
 def test_another_model_or_pack_version_redoes_everything(
@@ -109,8 +112,7 @@ def test_another_model_or_pack_version_redoes_everything(
         {**INFO, "pack_version": "1.1"},
         {**INFO, "models": {"relight_default.safetensors": "cd" * 32}},
     ):
-        batch.attach_records(jobs, info)
-        assert len(batch.BatchRun(tmp_path / "out", jobs, {}).skip_done(jobs)) == 3
+        assert len(batch.BatchRun(tmp_path / "out", jobs, {}, info).skip_done(jobs)) == 3
 
 
 def test_an_output_without_its_record_line_or_a_torn_line_is_redone(
@@ -121,7 +123,7 @@ def test_an_output_without_its_record_line_or_a_torn_line_is_redone(
     record = out_dir / batch.JOB_RECORD_NAME
     lines = record.read_text().splitlines()
     record.write_text(lines[0] + "\n" + lines[2][: len(lines[2]) // 2])  # crash mid-line
-    todo = batch.BatchRun(out_dir, jobs, {}).skip_done(jobs)
+    todo = batch.BatchRun(out_dir, jobs, {}, INFO).skip_done(jobs)
     assert [job.line for job in todo] == [2, 3]
 
 
@@ -147,7 +149,7 @@ def test_the_report_has_every_item_with_its_status(
     tmp_path: Path, jobs: list[batch.BatchJob]
 ) -> None:
     out_dir = tmp_path / "out"
-    run = batch.BatchRun(out_dir, jobs, {7: "line 7: not valid JSON"})
+    run = batch.BatchRun(out_dir, jobs, {7: "line 7: not valid JSON"}, INFO)
     run.finish(jobs[0], batch.Outcome(batch.DONE, "server-a", 2.0, png_bytes()))
     run.server_lost(jobs[1], batch.Outcome(batch.SERVER_LOST, "server-b", 0.5, reason="gone"))
     run.finish(jobs[1], batch.Outcome(batch.FAILED, "server-a", 0.2, reason="node 6: bad"))
@@ -225,8 +227,9 @@ def test_two_lines_cannot_write_the_same_output(tmp_path: Path) -> None:
         json.dumps({"image": "a.png", "mask": "mask.png", "out": "a.png"}),
     ]
     jobs, bad = batch.prepare_batch(lines, tmp_path, tmp_path / "out")
-    assert [job.out.name for job in jobs] == ["same.png", "a.png"]
-    assert sorted(bad) == [2, 4] and "already the output of an earlier line" in bad[2]
+    # a named output wins over a default name: line 3 falls back to a_3.png
+    assert [job.out.name for job in jobs] == ["same.png", "a_3.png", "a.png"]
+    assert sorted(bad) == [2] and "already the output of line 1" in bad[2]
 
 
 def test_a_priority_too_large_for_a_number_is_a_bad_line(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import ray
 from PIL import Image
 
 from relight_inpaint.host import batch, cluster
-from relight_inpaint.host.workflow import BatchItem
 
 INFO = {"pack_version": "1.0", "models": {"relight_default.safetensors": "ab" * 32}}
 
@@ -44,7 +44,7 @@ class FakeActor:
         self.name = name
 
         def render(options: dict, inputs: object, prompt_id: str) -> batch.Outcome:
-            line = options["line"]
+            line = options["seed"]
             log.append((name, line))
             result = behaviour(line)
             if isinstance(result, BaseException):
@@ -70,12 +70,12 @@ def fake_ray(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_jobs(folder: Path, count: int) -> list[batch.BatchJob]:
     (folder / "mask.png").write_bytes(png_bytes(99))
-    jobs = []
+    lines = []
     for line in range(1, count + 1):
         (folder / f"p{line}.png").write_bytes(png_bytes(line))
-        item = BatchItem(line, folder / f"p{line}.png", folder / "mask.png", None, {"line": line})
-        jobs.append(batch.batch_job(item, folder / "out", set()))
-    batch.attach_records(jobs, INFO)
+        lines.append(json.dumps({"image": f"p{line}.png", "mask": "mask.png", "seed": line}))
+    jobs, bad = batch.prepare_batch(lines, folder, folder / "out")
+    assert not bad
     return jobs
 
 
@@ -83,7 +83,7 @@ def run_on(actors: list[FakeActor], jobs: list[batch.BatchJob], out: Path) -> di
     servers = cluster.RayServers([], None)
     servers.workers = [cluster.Worker(actor, actor.name) for actor in actors]
     servers._actors = list(actors)  # as __enter__ leaves them
-    run = batch.BatchRun(out, jobs, {})
+    run = batch.BatchRun(out, jobs, {}, INFO)
     servers.run(jobs, run)
     run.close()
     return run.entries
@@ -146,8 +146,8 @@ def test_when_every_server_is_lost_the_rest_fail_with_the_reason(tmp_path: Path)
 def test_items_go_out_in_priority_then_manifest_order(tmp_path: Path) -> None:
     log: list = []
     jobs = make_jobs(tmp_path, 4)
-    jobs[2].item.priority = 2
-    jobs[3].item.priority = 1
+    jobs[2].priority = 2
+    jobs[3].priority = 1
     run_on([FakeActor("a", lambda line: batch.DONE, log)], batch.run_order(jobs), tmp_path / "o")
     assert [line for _, line in log] == [3, 4, 1, 2]
 

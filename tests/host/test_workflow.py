@@ -410,15 +410,17 @@ def test_batch_with_only_bad_lines_fails_without_a_server(
 
 
 def test_batch_default_outputs_do_not_collide(tmp_path: Path) -> None:
-    def item(line_number: int, out: str | None = None) -> BatchItem:
-        return BatchItem(line_number, Path("/p/cat.jpg"), Path("/p/m.png"), out and Path(out))
+    def line(out: str | None = None) -> str:
+        entry = {"image": "/p/cat.jpg", "mask": "/p/m.png"}
+        return json.dumps(entry if out is None else {**entry, "out": out})
 
-    taken: set[Path] = set()
-    first = batch.batch_out_path(item(1), tmp_path, taken)
-    taken.add(first)
-    assert first == tmp_path / "cat.png"
-    assert batch.batch_out_path(item(2), tmp_path, taken) == tmp_path / "cat_2.png"
-    assert batch.batch_out_path(item(3, "sub/x.png"), tmp_path, taken) == tmp_path / "sub/x.png"
+    jobs, bad = batch.prepare_batch([line(), line(), line("sub/x.png")], tmp_path, tmp_path)
+    assert not bad
+    assert [job.out for job in jobs] == [
+        tmp_path / "cat.png",
+        tmp_path / "cat_2.png",
+        tmp_path / "sub/x.png",
+    ]
 
 
 def test_write_atomically_creates_folders_and_leaves_no_partial_file(tmp_path: Path) -> None:
@@ -581,18 +583,18 @@ def test_a_manifest_out_outside_out_dir_is_refused_unless_allowed(
     assert "--allow-outside-out-dir" in error
     assert not (tmp_path / "escaped.png").exists()
 
-    item = BatchItem(1, photo, mask, Path(out))
-    allowed = batch.batch_out_path(item, tmp_path / "outputs", set(), allow_outside=True)
-    assert allowed == tmp_path / "outputs" / out
+    lines = manifest.read_text().splitlines()
+    [allowed], bad = batch.prepare_batch(lines, tmp_path, tmp_path / "outputs", allow_outside=True)
+    assert not bad and allowed.out == Path(os.path.realpath(tmp_path / "outputs" / out))
 
 
 def test_a_link_inside_out_dir_that_leads_out_of_it_is_refused(tmp_path: Path) -> None:
     out_dir = tmp_path / "outputs"
     out_dir.mkdir()
     (out_dir / "elsewhere").symlink_to(tmp_path)
-    item = BatchItem(1, Path("/p/cat.jpg"), Path("/p/m.png"), Path("elsewhere/x.png"))
-    with pytest.raises(cli.OptionError, match="is outside --out-dir"):
-        batch.batch_out_path(item, out_dir, set())
+    line = json.dumps({"image": "/p/cat.jpg", "mask": "/p/m.png", "out": "elsewhere/x.png"})
+    jobs, bad = batch.prepare_batch([line], tmp_path, out_dir)
+    assert jobs == [] and "is outside --out-dir" in bad[1]
 
 
 @pytest.mark.parametrize("command", ["run", "batch"])
