@@ -156,7 +156,6 @@ def prepare_batch(
         model = entry.get("model")
         priority = float(entry.get(PRIORITY_KEY, 0))
         jobs.append(BatchJob(line_number, text, manifest_dir, out, priority, model, None, None))
-    failures.update(outputs.refused)
     return jobs, failures
 
 
@@ -201,7 +200,6 @@ class Outputs:
         self.allow_outside = allow_outside
         self.taken: dict[Path, int] = {}  # real path: the line that writes it
         self.named: dict[int, Path] = {}
-        self.refused: dict[int, str] = {}
 
     def claim_named(self, entry: dict, line_number: int) -> None:
         if "out" not in entry:
