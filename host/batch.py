@@ -151,8 +151,6 @@ def prepare_batch(
     jobs = []
     for line_number, text, entry in planned:
         out = outputs.real_path(entry, line_number)
-        if out is None:
-            continue  # its named output was refused (failures says why)
         model = entry.get("model")
         priority = float(entry.get(PRIORITY_KEY, 0))
         jobs.append(BatchJob(line_number, text, manifest_dir, out, priority, model, None, None))
@@ -222,9 +220,9 @@ class Outputs:
         self.taken[out] = line_number
         self.named[line_number] = out
 
-    def real_path(self, entry: dict, line_number: int) -> Path | None:
+    def real_path(self, entry: dict, line_number: int) -> Path:
         if "out" in entry:
-            return self.named.get(line_number)
+            return self.named[line_number]
         stem = Path(entry["image"]).stem or "image"
         candidates = [f"{stem}.png", f"{stem}_{line_number}.png"]
         candidates += (f"{stem}_{line_number}_{n}.png" for n in range(2, len(self.taken) + 3))
