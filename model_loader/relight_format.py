@@ -249,6 +249,8 @@ def config_from_json(text: str, where: str = "model_name") -> RelightConfig:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise _problem(where, f"config metadata is not JSON ({error})") from None
+    except RecursionError:
+        raise _problem(where, "config metadata is nested too deep to be a config") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("unet"), dict):
         raise _problem(where, "config metadata lacks the 'unet' section")
     known = set(RelightConfig.__dataclass_fields__)

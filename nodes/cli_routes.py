@@ -5,14 +5,21 @@ batch can record what made each output and skip it on a rerun (a model file repl
 same name is a different model). `POST /relight/cli/cleanup` removes an item's uploaded inputs
 and saved outputs when the batch has them: ComfyUI itself has no way to delete an upload, and a
 catalogue of 10,000 photos must not stay behind on every server. Only plain file names in the
-`relight_cli` subfolders of the input and output folders can be removed.
+`relight_cli` subfolders of the input and output folders can be removed, and nothing through a
+link: the subfolder is opened without following one, each file is looked at (not followed) and
+removed through that open folder. A body that is not `{"inputs": [names], "outputs": [names]}`
+is a 400 that says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import folder_paths
@@ -22,7 +29,14 @@ from .common import model_file_names, model_file_path
 CLI_SUBFOLDER = "relight_cli"  # host/cli.py uploads and saves there
 PACK_ROOT = Path(__file__).resolve().parents[1]
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+BODY_KEYS = ("inputs", "outputs")
+EXPECTED_BODY = 'a JSON object {"inputs": [file names], "outputs": [file names]}'
+MAX_BODY_BYTES = 1 << 20
 _hashes: dict[tuple[str, int, int], str] = {}
+
+
+class BadBody(ValueError):
+    """A cleanup body that is not what the route expects (the route answers 400)."""
 
 
 def pack_version(root: Path = PACK_ROOT) -> str:
@@ -38,8 +52,11 @@ def model_sha256(name: str) -> str | None:
     if name not in model_file_names():
         return None
     path = model_file_path(name)
-    stat = Path(path).stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    try:
+        found = Path(path).stat()
+    except (OSError, TypeError):  # a dangling link, or gone since it was listed
+        return None
+    key = (str(path), found.st_size, found.st_mtime_ns)
     if key not in _hashes:
         digest = hashlib.sha256()
         with open(path, "rb") as file:
@@ -56,28 +73,60 @@ def cli_info(model_names: list[str]) -> dict:
     }
 
 
-def remove_cli_files(folder: Path, names: object) -> int:
-    """Remove the named files from `folder` (a relight_cli subfolder); returns how many went.
-    Anything but a plain file name there is ignored."""
-    if not isinstance(names, list):
+def remove_cli_files(folder: Path, names: list[str]) -> int:
+    """Remove the named regular files from `folder` (a relight_cli subfolder); returns how many
+    went. A name that is not a plain file name, a link, or a `folder` that is a link is left."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # missing, or a link: nothing is removed through it
         return 0
-    removed = 0
-    for name in names:
-        if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
-            continue
-        path = folder / name
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
-            removed += 1
-    return removed
+    try:
+        return sum(remove_regular_file(descriptor, name) for name in names)
+    finally:
+        os.close(descriptor)
 
 
-def cleanup(body: object) -> int:
-    body = body if isinstance(body, dict) else {}
+def remove_regular_file(folder: int, name: str) -> bool:
+    if not FILE_NAME.fullmatch(name):
+        return False
+    try:
+        found = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return False
+    if not stat.S_ISREG(found.st_mode):
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=folder)
+        return True
+    return False
+
+
+def parse_cleanup_body(raw: bytes) -> dict[str, list[str]]:
+    """The body as UTF-8 JSON (RFC 8259; a charset in the header is not consulted), checked;
+    raises BadBody saying what was expected."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadBody(f"the body is over {MAX_BODY_BYTES} bytes; expected {EXPECTED_BODY}")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadBody(f"the body is not JSON (UTF-8); expected {EXPECTED_BODY}") from None
+    if not isinstance(body, dict):
+        raise BadBody(f"the body is a JSON {type(body).__name__}; expected {EXPECTED_BODY}")
+    unknown = sorted(set(body) - set(BODY_KEYS))
+    if unknown:
+        raise BadBody(f"unknown key {unknown[0][:40]!r}; expected {EXPECTED_BODY}")
+    for key in BODY_KEYS:
+        names = body.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise BadBody(f"{key}: expected a list of file names")
+    return {key: body.get(key, []) for key in BODY_KEYS}
+
+
+def cleanup(body: dict[str, list[str]]) -> int:
     input_folder = Path(folder_paths.get_input_directory()) / CLI_SUBFOLDER
     output_folder = Path(folder_paths.get_output_directory()) / CLI_SUBFOLDER
-    return remove_cli_files(input_folder, body.get("inputs")) + remove_cli_files(
-        output_folder, body.get("outputs")
+    return remove_cli_files(input_folder, body["inputs"]) + remove_cli_files(
+        output_folder, body["outputs"]
     )
 
 
@@ -102,9 +151,9 @@ def register_cli_routes() -> bool:
     @server.routes.post("/relight/cli/cleanup")
     async def cleanup_route(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "expected a JSON object"}, status=400)
+            body = parse_cleanup_body(await request.content.read(MAX_BODY_BYTES + 1))
+        except BadBody as error:
+            return web.json_response({"error": str(error)}, status=400)
         return web.json_response({"removed": cleanup(body)})
 
     return True

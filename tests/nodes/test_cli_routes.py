@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import folder_paths
@@ -61,7 +62,7 @@ def test_cleanup_removes_only_plain_names_in_the_cli_subfolders(
 
     removed = cli_routes.cleanup(
         {
-            "inputs": ["a.png", "../top.png", "/etc/passwd", 5, "missing.png"],
+            "inputs": ["a.png", "../top.png", "/etc/passwd", "missing.png"],
             "outputs": ["out_00001_.png"],
         }
     )
@@ -70,5 +71,56 @@ def test_cleanup_removes_only_plain_names_in_the_cli_subfolders(
     assert not (inputs / "relight_cli" / "a.png").exists()
     assert not (outputs / "relight_cli" / "out_00001_.png").exists()
     assert (inputs / "relight_cli" / "keep.png").exists() and (inputs / "top.png").exists()
-    assert cli_routes.cleanup("not an object") == 0
-    assert cli_routes.cleanup({"inputs": "a.png"}) == 0
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b"[]", "the body is a JSON list; expected a JSON object"),
+        (b'"s"', "the body is a JSON str"),
+        (b"123", "the body is a JSON int"),
+        (b'{"inputs": "x.png"}', "inputs: expected a list of file names"),
+        (b'{"outputs": [5]}', "outputs: expected a list of file names"),
+        (b'{"other": []}', "unknown key 'other'"),
+        (b"[" * 100_000 + b"]" * 100_000, "the body is not JSON"),
+        (b"\xff\xfe", "the body is not JSON (UTF-8)"),
+        (b"{", "the body is not JSON"),
+    ],
+)
+def test_a_malformed_cleanup_body_is_refused_saying_what_was_expected(
+    body: bytes, expected: str
+) -> None:
+    """Mutation caught: a body that is no object (or a list of non-names) read as 'nothing to
+    remove' (200 {"removed": 0}), or a RecursionError (500)."""
+    with pytest.raises(cli_routes.BadBody, match=re.escape(expected)):
+        cli_routes.parse_cleanup_body(body)
+    assert cli_routes.parse_cleanup_body(b"{}") == {"inputs": [], "outputs": []}
+
+
+def test_cleanup_removes_nothing_through_a_linked_subfolder_or_a_linked_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutation caught: the subfolder opened following links (issue 25: input/relight_cli ->
+    /elsewhere removed /elsewhere/victim.png)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "victim.png").write_bytes(b"v")
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "relight_cli").symlink_to(elsewhere)
+    (tmp_path / "output" / "relight_cli").mkdir(parents=True)
+    (tmp_path / "output" / "relight_cli" / "link.png").symlink_to(elsewhere / "victim.png")
+    monkeypatch.setattr(folder_paths, "get_input_directory", lambda: str(tmp_path / "input"))
+    monkeypatch.setattr(folder_paths, "get_output_directory", lambda: str(tmp_path / "output"))
+
+    assert cli_routes.cleanup({"inputs": ["victim.png"], "outputs": ["link.png"]}) == 0
+    assert (elsewhere / "victim.png").read_bytes() == b"v"
+
+
+def test_a_dangling_model_file_has_no_hash_rather_than_a_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutation caught: stat() of a dangling link (FileNotFoundError: the info route's 500)."""
+    (tmp_path / "gone.safetensors").symlink_to(tmp_path / "nowhere")
+    monkeypatch.setattr(cli_routes, "model_file_names", lambda: ["gone.safetensors"])
+    monkeypatch.setattr(cli_routes, "model_file_path", lambda name: str(tmp_path / name))
+    assert cli_routes.cli_info(["gone.safetensors"])["models"] == {"gone.safetensors": None}
