@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import signal
@@ -194,23 +195,23 @@ class Outputs:
     unless the user opted in (allow_outside)."""
 
     def __init__(self, out_dir: Path, allow_outside: bool) -> None:
-        self.real_dir = Path(os.path.realpath(out_dir))
+        self.real_dir = os.path.realpath(out_dir)
         self.allow_outside = allow_outside
-        self.taken: dict[Path, int] = {}  # real path: the line that writes it
-        self.named: dict[int, Path] = {}
+        self.taken: dict[str, int] = {}  # real path: the line that writes it
+        self.named: dict[int, str] = {}
 
     def claim_named(self, entry: dict, line_number: int) -> None:
         if "out" not in entry:
             return
         written = entry["out"]
-        out = self.resolve(Path(written).expanduser())
-        if not self.allow_outside and not out.is_relative_to(self.real_dir):
+        out = self.resolve(os.path.expanduser(written))
+        if not self.allow_outside and not self.inside(out):
             raise ManifestError(
                 line_number,
                 f"out: {written} is outside --out-dir {self.real_dir}; keep outputs inside it, "
                 f"or pass --{OUTSIDE_OK} to allow this",
             )
-        if out.suffix.lower() != ".png":
+        if not out.lower().endswith(".png"):
             raise ManifestError(line_number, f"out: must be a .png file (got {written})")
         if out in self.taken:
             earlier = self.taken[out]
@@ -222,21 +223,33 @@ class Outputs:
 
     def real_path(self, entry: dict, line_number: int) -> Path:
         if "out" in entry:
-            return self.named[line_number]
+            return Path(self.named[line_number])
         stem = Path(entry["image"]).stem or "image"
-        candidates = [f"{stem}.png", f"{stem}_{line_number}.png"]
-        candidates += (f"{stem}_{line_number}_{n}.png" for n in range(2, len(self.taken) + 3))
-        for name in candidates:
-            out = self.resolve(Path(name))
-            if out not in self.taken and out.is_relative_to(self.real_dir):
+        more = (f"{stem}_{line_number}_{n}.png" for n in range(2, len(self.taken) + 3))
+        for name in itertools.chain([f"{stem}.png", f"{stem}_{line_number}.png"], more):
+            out = self.resolve(name)
+            if out not in self.taken and self.inside(out):
                 self.taken[out] = line_number
-                return out
+                return Path(out)
         raise AssertionError("unreachable: more candidates than names taken")
 
-    def resolve(self, relative: Path) -> Path:
+    def inside(self, real: str) -> bool:
+        return real.startswith(self.real_dir.rstrip(os.sep) + os.sep)
+
+    def resolve(self, relative: str) -> str:
         """The real path of `relative` under the output folder: links that exist now are
-        followed, `..` applied after them, as the file system would."""
-        return Path(os.path.realpath(self.real_dir / relative))
+        followed, `..` applied after them, as the file system would. A plain name that is
+        no link there (the usual case) needs one lstat, not a walk of the whole path."""
+        joined = os.path.join(self.real_dir, relative)
+        if os.sep not in relative and relative not in (".", ".."):
+            try:
+                if not stat.S_ISLNK(os.lstat(joined).st_mode):
+                    return joined
+            except FileNotFoundError:
+                return joined
+            except OSError:
+                pass
+        return os.path.realpath(joined)
 
 
 def read_job(job: BatchJob) -> None:
