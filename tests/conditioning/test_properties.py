@@ -50,7 +50,8 @@ def refused_by_name(call, names: tuple[str, ...], errors=(ValueError,)) -> bool:
 def tensors(draw, max_dims: int = 4):
     shape = draw(st.lists(st.integers(0, 5), min_size=0, max_size=max_dims))
     dtype = draw(st.sampled_from([torch.float32, torch.float16, torch.float64, torch.uint8]))
-    values = torch.rand(shape) if shape else torch.rand(())
+    seed = draw(st.integers(0, 2**32 - 1))  # from Hypothesis: a failure replays and shrinks
+    values = torch.rand(shape or (), generator=torch.Generator().manual_seed(seed))
     tensor = values.to(dtype) if dtype != torch.uint8 else (values * 255).to(torch.uint8)
     if tensor.numel() and tensor.is_floating_point() and draw(st.booleans()):
         odd = torch.tensor(draw(ODD_FLOATS), dtype=torch.float64).to(tensor.dtype)

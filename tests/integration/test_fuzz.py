@@ -141,15 +141,21 @@ def assert_strict_json(text: str) -> None:
 def test_hostile_values_are_refused_by_name_and_the_server_keeps_serving(
     server_url: str, photo_path: Path, mask_path: Path
 ):
+    """Each named case must be refused (a named case that ran counted as 'ran' and passed while
+    the total of refusals was all that was asserted); the random ones may be refused, fail by
+    name or run, never a 500."""
     good = relight_prompt(server_url, photo_path, mask_path)
     results: dict[str, int] = {}
-    for node_id, name, value in fuzz_cases(good):
+    not_refused = []
+    for index, (node_id, name, value) in enumerate(fuzz_cases(good)):
         prompt = copy.deepcopy(good)
         prompt[node_id]["inputs"][name] = value
         kind = outcome(server_url, prompt, node_id, name)
         results[kind] = results.get(kind, 0) + 1
+        if index < len(NAMED_CASES) and kind != "refused":
+            not_refused.append((*NAMED_CASES[index], kind))
     print(f"fuzz of /prompt: {len(fuzz_cases(good))} hostile values: {results}")
-    assert results.get("refused", 0) >= len(NAMED_CASES)
+    assert not_refused == [], not_refused
     assert requests.get(f"{server_url}/system_stats", timeout=10).ok
     assert_strict_json(requests.get(f"{server_url}/history", timeout=30).text)
     images = fetch_output_images(server_url, run_prompt(server_url, good, timeout=300))

@@ -45,12 +45,16 @@ def test_a_rerun_gives_the_same_weights_and_the_file_carries_config_and_provenan
     assert provenance["steps"] == 4 and "relight_psnr" in provenance["validation"]
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys):
+    """A fresh deterministic run equals a resumed one, so the second run must also say it
+    resumed from the checkpoint at step 2 (mutation caught: the checkpoint ignored)."""
     straight = run(tmp_path, "straight")
     interrupted = tmp_path / "resumed.safetensors"
     run(tmp_path, "resumed", "--stop-after", "2")
     assert not interrupted.exists()  # nothing written until training is done
+    assert "stopped at step 2 of 4" in capsys.readouterr().err
     run(tmp_path, "resumed")
+    assert "checkpoint_seed" in (said := capsys.readouterr().err) and "at step 2" in said
     assert all(
         torch.equal(weights(straight)[k], weights(interrupted)[k]) for k in weights(straight)
     )
