@@ -11,25 +11,17 @@ import os
 import signal
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
+from relight_testing.batch_stand_in import StandIn, install_stand_in, png_bytes
 
 from relight_inpaint.conditioning import checks
 from relight_inpaint.host import batch, cli, png_record, rendering
 
-INFO = {"pack_version": "1.0", "models": {"relight_default.safetensors": "ab" * 32}}
 HANG_GUARD_S = 60  # generous: only a hang trips it
-
-
-def png_bytes(seed: int = 0, size: int = 8) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -43,48 +35,9 @@ def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
     return png_record.SIGNATURE + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
-class StandInServers(batch.OneServer):
-    """A OneServer that reaches nothing: render_item is replaced by the test."""
-
-    def __init__(self) -> None:
-        self.url = "stand-in"
-
-    def __enter__(self) -> StandInServers:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def infos(self, model_names: list[str]) -> dict[str, dict]:
-        return {self.url: INFO}
-
-
-class StandIn:
-    """What the stand-in server rendered (each line's seed, in order), and actions to run just
-    before a given render (1 = the first)."""
-
-    def __init__(self) -> None:
-        self.rendered: list[int] = []
-        self.actions: dict[int, list[Callable[[], None]]] = {}
-
-    def before(self, number: int, action: Callable[[], None]) -> None:
-        self.actions.setdefault(number, []).append(action)
-
-    def render_item(self, url, server, options, inputs, prompt_id, on_progress=None):
-        self.rendered.append(int(options.get("seed", 0)))
-        for action in self.actions.pop(len(self.rendered), []):
-            action()
-        return batch.Outcome(batch.DONE, server, 0.01, png_bytes(len(self.rendered)))
-
-
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> StandIn:
-    made = StandIn()
-    monkeypatch.setattr(cli, "batch_servers", lambda urls, cluster: StandInServers())
-    monkeypatch.setattr(cli, "stop_on_signals", lambda: None)
-    monkeypatch.delenv(cli.CALLER_CWD_ENV, raising=False)
-    monkeypatch.setattr(batch, "render_item", made.render_item)
-    return made
+    return install_stand_in(monkeypatch)
 
 
 @contextlib.contextmanager
