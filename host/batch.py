@@ -5,10 +5,15 @@ What a batch writes beside its outputs:
   SHA-256 of its input files, the model file's SHA-256 (asked of the server) and the pack's
   version;
 - `relight-jobs.jsonl` gets a line per output as it is written: a rerun skips an item whose
-  output exists and whose record, in the file and in that job record, is the one it would make
-  now, and renders the rest;
+  output is a whole PNG (CRCs, IEND, pixels that decode) whose record, in the file and in that
+  job record, is the one it would make now, renders the rest, and keeps the file compacted;
 - `relight-report.jsonl` is written at the end (also after Ctrl-C): one line per item, its
   status, server, seconds and reason.
+
+Every line's output is decided before anything renders (`Outputs`: one file per line, on the
+real path); each line's options and files are read only when its turn comes (`read_job`), and
+a line that fails, however, fails alone. Outputs are written through host/contained.py: never
+through a link inside the output folder.
 
 The servers are a `Servers`: one ComfyUI (`OneServer`, the CLI's own loop) or several driven
 through Ray (`host/cluster.py`). Both render an item with `render_item` and hand what came back
@@ -154,7 +159,7 @@ def prepare_batch(
         out = outputs.real_path(entry, line_number)
         model = entry.get("model")
         priority = float(entry.get(PRIORITY_KEY, 0))
-        jobs.append(BatchJob(line_number, text, manifest_dir, out, priority, model, None, None))
+        jobs.append(BatchJob(line_number, text, manifest_dir, out, priority, model))
     return jobs, failures
 
 
