@@ -62,6 +62,9 @@ NAMED_CASES = [
     ("LoadRelightUNet", "model_name", "../../etc/passwd"),
     ("MaskConditioning", "grow", math.nan),
 ]
+# Every named case is refused when the prompt is queued, but this one: the colour is checked when
+# the node runs, and the run fails naming the input.
+FAILS_WHEN_RUN = [("LightDirectionEncode", "color", "purple")]  # a list: values may be lists
 
 
 def widget_inputs(prompt: dict) -> list[tuple[str, str, str]]:
@@ -141,21 +144,23 @@ def assert_strict_json(text: str) -> None:
 def test_hostile_values_are_refused_by_name_and_the_server_keeps_serving(
     server_url: str, photo_path: Path, mask_path: Path
 ):
-    """Each named case must be refused (a named case that ran counted as 'ran' and passed while
-    the total of refusals was all that was asserted); the random ones may be refused, fail by
-    name or run, never a 500."""
+    """Each named case must end as expected, refused (or failed by name: FAILS_WHEN_RUN); a
+    named case that ran counted as 'ran' and passed while the total of refusals was all that was
+    asserted. The random ones may be refused, fail by name or run, never a 500."""
     good = relight_prompt(server_url, photo_path, mask_path)
     results: dict[str, int] = {}
-    not_refused = []
+    unexpected = []
     for index, (node_id, name, value) in enumerate(fuzz_cases(good)):
         prompt = copy.deepcopy(good)
         prompt[node_id]["inputs"][name] = value
         kind = outcome(server_url, prompt, node_id, name)
         results[kind] = results.get(kind, 0) + 1
-        if index < len(NAMED_CASES) and kind != "refused":
-            not_refused.append((*NAMED_CASES[index], kind))
+        named = NAMED_CASES[index] if index < len(NAMED_CASES) else None
+        expected = "failed" if named in FAILS_WHEN_RUN else "refused"
+        if named and kind != expected:
+            unexpected.append((*named, kind))
     print(f"fuzz of /prompt: {len(fuzz_cases(good))} hostile values: {results}")
-    assert not_refused == [], not_refused
+    assert unexpected == [], unexpected
     assert requests.get(f"{server_url}/system_stats", timeout=10).ok
     assert_strict_json(requests.get(f"{server_url}/history", timeout=30).text)
     images = fetch_output_images(server_url, run_prompt(server_url, good, timeout=300))
