@@ -10,7 +10,10 @@ stray patch of similar colour elsewhere does not join the selection.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +22,15 @@ WORK_SIDE = 512  # GrabCut runs at most this long side; the mask is scaled back 
 CLICK_RADIUS = 0.012  # of the working image's diagonal
 REACH = 0.06  # radius of the possible foreground around the first inside clicks, of the diagonal
 ITERATIONS = 5
+MIN_BOX = 2.0  # px: a box narrower than this is a click
+KNOWN_STEPS = 64  # selections remembered per (image, clicks so far): a click works one step
+CORE_MARGIN = 0.01  # the selection's core (eroded by this much of the diagonal) floods as object
+EDGE_SIGMA = 1.0
+PERSON_THRESHOLD = 0.5
+PERSON_SURE = 0.9  # its core (eroded as the selection's core) is certain person  # a first click where the person matte is above this starts from it
+
+_steps: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_steps_lock = threading.Lock()
 
 
 class SelectionError(ValueError):
@@ -59,6 +71,20 @@ class Clicks:
     @property
     def outside(self) -> list[tuple[float, float]]:
         return [(x, y) for x, y, inside in self.points if not inside]
+
+    def within(self, width: int, height: int) -> Clicks:
+        """Only the clicks on the image (one outside it selects nothing); a box of no size
+        (a click that did not move) becomes an inside click at its place."""
+        points = [(x, y, i) for x, y, i in self.points if 0 <= x <= width and 0 <= y <= height]
+        box = self.box
+        if box and (box[2] - box[0] < MIN_BOX or box[3] - box[1] < MIN_BOX):
+            points.append(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, True))
+            box = None
+        if box:
+            box = (max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]), min(height, box[3]))
+            if box[2] - box[0] < MIN_BOX or box[3] - box[1] < MIN_BOX:
+                box = None  # wholly outside the image
+        return Clicks([p for p in points if 0 <= p[0] <= width and 0 <= p[1] <= height], box)
 
     def add(self, x: float, y: float, inside: bool) -> None:
         self.points.append((x, y, inside))
@@ -145,16 +171,29 @@ def _points(name: str, value: object) -> list[tuple[float, float]]:
     return points
 
 
-def select(image: np.ndarray, clicks: Clicks, rough: np.ndarray | None = None) -> np.ndarray:
+METHODS = ("edits", "grabcut")  # edits: each click only adds / removes near it; grabcut: before
+
+
+def select(
+    image: np.ndarray,
+    clicks: Clicks,
+    rough: np.ndarray | None = None,
+    person: np.ndarray | None = None,
+    method: str = "edits",
+) -> np.ndarray:
     """The selected region, float32 0/1 at the image's size.
 
     `image` is HxWx3 float in 0..1; `rough` an optional HxW mask of where the object roughly
-    is (a scribble or a loose painted region): it seeds the possible foreground.
+    is (a scribble or a loose painted region): it seeds the possible foreground. `person` an
+    optional HxW 0..1 person matte (a person segmenter's): a first click on a person starts
+    from it. `method` "grabcut" is the method before click edits (kept to be measured).
     """
     import cv2
 
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     height, width = image.shape[:2]
-    clicks = clicks.at_size(width, height)
+    clicks = clicks.at_size(width, height).within(width, height)
     has_rough = rough is not None and bool((rough > 0.5).any())
     if clicks.empty() and not has_rough:
         return np.zeros((height, width), np.float32)
@@ -162,16 +201,25 @@ def select(image: np.ndarray, clicks: Clicks, rough: np.ndarray | None = None) -
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     pixels = np.ascontiguousarray((small.clip(0, 1) * 255).round().astype(np.uint8))
-    rough_small = None
-    if has_rough:
-        rough_small = cv2.resize(rough.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    selected = replay(pixels, clicks.scaled(scale, scale), rough_small)
+    rough_small = _resized(rough, size) if has_rough else None
+    clicks = clicks.scaled(scale, scale)
+    if method == "grabcut":
+        selected = replay(pixels, clicks, rough_small)
+    else:
+        person_small = _resized(person, size) if person is not None else None
+        selected = replay_edits(pixels, clicks, rough_small, person_small)
     if scale < 1.0:
         up = cv2.resize(
             selected.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
         )
         return (up > 0.5).astype(np.float32)
     return selected.astype(np.float32)
+
+
+def _resized(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
 
 def replay(pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None) -> np.ndarray:
@@ -187,6 +235,156 @@ def replay(pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None) -> np.n
         trimap = correction_trimap(selected, clicks.first(count))
         selected = keep_clicked_parts(run_grabcut(pixels, trimap), clicks.first(count))
     return selected
+
+
+def replay_edits(
+    pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None, person: np.ndarray | None
+) -> np.ndarray:
+    """Select as a user's session would, each click an edit of the selection before it: the
+    first inside click (or the box / rough mask) makes a selection; each later left click only
+    adds the part connected to it, each right click only removes the part connected to it."""
+    first = max(1, next((i + 1 for i, p in enumerate(clicks.points) if p[2]), 1))
+    if clicks.box or rough is not None:
+        first = 0
+    session = _session_key(pixels, rough, person, clicks.box)
+    done, selected = _known_steps(session, clicks, first)
+    if selected is None:
+        done, selected = first, first_selection(pixels, clicks.first(first), rough, person)
+        _remember(session, clicks.first(first), selected)
+    for count in range(done + 1, len(clicks.points) + 1):
+        selected = edit(pixels, selected, clicks.first(count))
+        _remember(session, clicks.first(count), selected)
+    return selected
+
+
+def _session_key(pixels: np.ndarray, *arrays: object) -> bytes:
+    """What a selection step depends on besides the clicks: the pixels, rough mask, person
+    matte and box."""
+    digest = hashlib.blake2b(np.ascontiguousarray(pixels).tobytes(), digest_size=16)
+    for item in arrays:
+        if isinstance(item, np.ndarray):
+            digest.update(np.ascontiguousarray(item, dtype=np.float32).tobytes())
+        digest.update(repr(item if not isinstance(item, np.ndarray) else item.shape).encode())
+    return digest.digest()
+
+
+def _known_steps(session: bytes, clicks: Clicks, first: int) -> tuple[int, np.ndarray | None]:
+    """The longest run of these clicks already selected for this image (a page's session
+    adds one click at a time: only the new click is worked)."""
+    with _steps_lock:
+        for count in range(len(clicks.points), first - 1, -1):
+            known = _steps.get((session, tuple(clicks.points[:count])))
+            if known is not None:
+                _steps.move_to_end((session, tuple(clicks.points[:count])))
+                return count, known.copy()
+    return first, None
+
+
+def _remember(session: bytes, clicks: Clicks, selected: np.ndarray) -> None:
+    with _steps_lock:
+        _steps[(session, tuple(clicks.points))] = selected.copy()
+        while len(_steps) > KNOWN_STEPS:
+            _steps.popitem(last=False)
+
+
+def first_selection(
+    pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None, person: np.ndarray | None
+) -> np.ndarray:
+    """The selection the first inside click (or box / rough mask) makes: GrabCut from a seed
+    around the click, or from the person matte when the click is on a person."""
+    trimap = seed_trimap(pixels.shape[:2], clicks, rough)
+    if person is not None and rough is None and not clicks.box and clicks.inside:
+        trimap = person_trimap(trimap, person, clicks)
+    return keep_clicked_parts(run_grabcut(pixels, trimap), clicks)
+
+
+def person_trimap(trimap: np.ndarray, person: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """The person matte as GrabCut's possible labels when the first click is on a person."""
+    import cv2
+
+    height, width = person.shape
+    x, y = clicks.inside[0]
+    row, col = min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))
+    if person[row, col] < PERSON_THRESHOLD:
+        return trimap
+    seeded = np.where(person >= PERSON_THRESHOLD, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    seeded[person < 0.05] = cv2.GC_BGD
+    # The segmenter's sure core stays: a person's clothes of the backdrop's colour are kept.
+    seeded[core(person >= PERSON_SURE)] = cv2.GC_FGD
+    _mark_clicks(seeded, clicks)
+    return seeded
+
+
+def edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """The selection after the last of `clicks`: GrabCut proposes a new selection from the
+    old one (every click certain); only the part of the change connected to the last click is
+    taken, added for a left click, removed for a right one."""
+    x, y, inside = clicks.points[-1]
+    candidate = flood(pixels, selected, clicks)
+    disk = click_disk(selected.shape, x, y)
+    if inside:
+        part = connected_at((candidate & ~selected) | disk, x, y)
+        return fill_small_holes(selected | part, max_share=0.01)
+    part = connected_at((selected & ~candidate) | (disk & selected), x, y)
+    return selected & ~part
+
+
+def flood(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """Where the object is by the image's edges: a watershed of the colour gradient flooded
+    from the inside clicks (and, for a left click, the selection's core), against the outside
+    clicks and the image border. Regions of one colour separated by an edge (a cup on its
+    saucer) are split where the edge is; colour alone (GrabCut) cannot split them."""
+    from skimage.segmentation import watershed
+
+    markers = np.zeros(selected.shape, np.int32)
+    if not selected[[0, -1], :].any() and not selected[:, [0, -1]].any():
+        markers[[0, -1], :] = 2
+        markers[:, [0, -1]] = 2
+    if clicks.points[-1][2]:  # adding: the selection so far floods as object too
+        markers[core(selected)] = 1
+    for x, y, inside in clicks.points:
+        markers[click_disk(selected.shape, x, y)] = 1 if inside else 2
+    return watershed(edge_map(pixels), markers) == 1
+
+
+def core(selected: np.ndarray) -> np.ndarray:
+    import cv2
+
+    radius = max(1, round(CORE_MARGIN * float(np.hypot(*selected.shape))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.erode(selected.astype(np.uint8), kernel) > 0
+
+
+def edge_map(pixels: np.ndarray) -> np.ndarray:
+    """The colour gradient's magnitude (CIELAB, lightly smoothed so texture counts less)."""
+    import cv2
+
+    lab = cv2.cvtColor(cv2.GaussianBlur(pixels, (0, 0), EDGE_SIGMA), cv2.COLOR_RGB2LAB)
+    lab = lab.astype(np.float32)
+    gx = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3)
+    return np.sqrt((gx**2 + gy**2).sum(axis=2))
+
+
+def click_disk(shape: tuple[int, int], x: float, y: float) -> np.ndarray:
+    import cv2
+
+    disk = np.zeros(shape, np.uint8)
+    radius = max(2, round(CLICK_RADIUS * float(np.hypot(*shape))))
+    cv2.circle(disk, (round(x), round(y)), radius, 1, -1)
+    return disk > 0
+
+
+def connected_at(region: np.ndarray, x: float, y: float) -> np.ndarray:
+    """The 8-connected part of `region` holding pixel (x, y) (empty when it is not in it)."""
+    import cv2
+
+    height, width = region.shape
+    row, col = min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))
+    if not region[row, col]:
+        return np.zeros_like(region)
+    _, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    return labels == labels[row, col]
 
 
 def correction_trimap(selected: np.ndarray, clicks: Clicks) -> np.ndarray:

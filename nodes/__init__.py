@@ -13,7 +13,7 @@ from .mask_conditioning import MaskConditioning
 from .prompt_guard import register_prompt_guard
 from .relight_conditioning import RelightConditioning
 from .relight_inpaint_sampler import RelightInpaintSampler
-from .select_by_clicks import SelectByClicks
+from .select_by_clicks import SelectByClicks, register_select_route
 from .shadow_mask import ShadowMask
 
 NODES: list[type[io.ComfyNode]] = [
@@ -31,6 +31,7 @@ NODES: list[type[io.ComfyNode]] = [
 
 register_prompt_guard(node.__name__ for node in NODES)
 register_cli_routes()
+register_select_route()
 
 
 class RelightInpaintExtension(ComfyExtension):

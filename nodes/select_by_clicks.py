@@ -3,18 +3,44 @@ MASK snapped to the image's edges (OpenCV GrabCut, no weights)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import io as bytes_io
+import json
+import os
+
 import numpy as np
 import torch
 from comfy_api.v0_0_2 import io, ui
 
 from ..conditioning.composite import preview_image
 from ..conditioning.mask import as_mask_batch, resize_mask
-from ..conditioning.select import SelectionError, parse_clicks, select
+from ..conditioning.select import Clicks, SelectionError, parse_clicks, select
 from .common import CATEGORY
 
 PAINTED = ["add", "refine", "ignore"]
 PREVIEW_SIDE = 2048
 SELECTION_KEY = "relight_selection"  # the page widget reads the last selection from here
+ROUTE = "/relight/select"  # the page asks here for the selection after every click
+ROUTE_SIDE = 1024  # the route reads the photo at most this long side (a 24 MP photo too)
+MAX_BODY_BYTES = 1 << 20
+ASPECT_TOLERANCE = 0.02  # clicks made on a picture of another shape than this are refused
+IMAGE_TYPES = ("input", "output", "temp")
+
+
+class BadRequest(ValueError):
+    """A preview request the route answers with 400, naming the input that is wrong."""
+
+
+def person_matte(image: torch.Tensor) -> np.ndarray | None:
+    """The person segmenter's matte [H,W] (mediapipe's, as lighting uses it), or None where
+    the face models are not installed: the selection then starts from colour alone."""
+    try:
+        from ..lighting.faces import person_matte as matte_of
+    except ImportError:
+        return None
+    matte = matte_of(image)
+    return None if matte is None else matte.float().cpu().numpy()
 
 
 def combine(selected: torch.Tensor, painted: torch.Tensor | None, how: str) -> torch.Tensor:
@@ -41,6 +67,20 @@ def painted_batch(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tenso
     if mask.shape[0] not in (1, image.shape[0]):
         raise ValueError(f"mask: batch of {mask.shape[0]}, expected 1 or {image.shape[0]}")
     return mask.expand(image.shape[0], -1, -1).float()
+
+
+def check_click_size(clicks: Clicks, image: torch.Tensor) -> None:
+    """Clicks made on a picture of another shape (the photo was replaced after clicking) do
+    not fit this one: a clear error rather than a selection in the wrong place."""
+    if clicks.size is None:
+        return
+    height, width = image.shape[1:3]
+    made = clicks.size[0] / clicks.size[1]
+    if abs(made / (width / height) - 1) > ASPECT_TOLERANCE:
+        raise ValueError(
+            f"points: made on a {clicks.size[0]:g} x {clicks.size[1]:g} picture, but the image is "
+            f"{width} x {height} (another photo?): clear the clicks (Clear) and click again"
+        )
 
 
 class SelectByClicks(io.ComfyNode):
@@ -116,12 +156,15 @@ class SelectByClicks(io.ComfyNode):
             raise ValueError(f"points: {error}") from None
         if painted not in PAINTED:
             raise ValueError(f"painted: expected one of {PAINTED}, got {painted!r}")
+        check_click_size(clicks, image)
         rough_masks = painted_batch(mask, image)
         selected = []
         for index, frame in enumerate(image):
             rough = rough_masks[index] if rough_masks is not None else None
             hint = rough.numpy() if rough is not None and painted == "refine" else None
-            region = select(frame[..., :3].float().numpy(), clicks, hint)
+            pixels = frame[..., :3].float()
+            person = person_matte(pixels) if clicks.inside else None
+            region = select(pixels.numpy(), clicks, hint, person)
             selected.append(torch.from_numpy(np.ascontiguousarray(region)))
         result = combine(torch.stack(selected), rough_masks, painted)
         preview = selection_overlay(image[..., :3], result)
@@ -129,3 +172,115 @@ class SelectByClicks(io.ComfyNode):
         # below it (the frontend draws `images` under any node).
         saved = ui.PreviewImage(preview, cls=cls).as_dict()["images"]
         return io.NodeOutput(result, preview, ui={SELECTION_KEY: saved})
+
+
+def image_path(ref: object) -> str:
+    """The file of an image the page shows (`/view`'s filename, subfolder, type), inside its
+    folder; BadRequest naming what is wrong."""
+    import folder_paths
+
+    if not isinstance(ref, dict) or not isinstance(ref.get("filename"), str):
+        raise BadRequest('image: expected {"filename": ..., "subfolder": ..., "type": ...}')
+    kind = ref.get("type") or "input"
+    if kind not in IMAGE_TYPES:
+        raise BadRequest(f"image: type must be one of {list(IMAGE_TYPES)}, got {kind!r}")
+    base = os.path.abspath(folder_paths.get_directory_by_type(kind))
+    subfolder = ref.get("subfolder") or ""
+    if not isinstance(subfolder, str):
+        raise BadRequest("image: subfolder must be text")
+    name, _ = folder_paths.annotated_filepath(ref["filename"])
+    path = os.path.abspath(os.path.join(base, subfolder, name))
+    if os.path.commonpath((path, base)) != base or not os.path.isfile(path):
+        raise BadRequest(f"image: no such {kind} image {ref['filename']!r}")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def read_photo(path: str, stamp: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The photo at most ROUTE_SIDE px a side as LoadImage turns it ([H,W,3] 0..1) and its
+    painted mask (1 - alpha) when it has an alpha channel. `stamp` (size, mtime) renews it."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as opened:
+        opened.draft("RGB", (ROUTE_SIDE, ROUTE_SIDE))  # a large JPEG decodes smaller
+        picture = ImageOps.exif_transpose(opened)
+        picture.thumbnail((ROUTE_SIDE, ROUTE_SIDE))
+        rgb = torch.from_numpy(np.asarray(picture.convert("RGB"), np.float32) / 255.0)
+        painted = None
+        if "A" in picture.getbands():
+            alpha = np.asarray(picture.getchannel("A"), np.float32) / 255.0
+            painted = torch.from_numpy(1.0 - alpha)
+    return rgb, painted
+
+
+@functools.lru_cache(maxsize=4)
+def photo_person(path: str, stamp: tuple[int, int]) -> np.ndarray | None:
+    return person_matte(read_photo(path, stamp)[0])
+
+
+def preview_mask(body: dict) -> tuple[bytes, tuple[int, int]]:
+    """The selection the node would make, as a PNG mask at the preview's size, and that size:
+    what the route answers after each click."""
+    from PIL import Image
+
+    if not isinstance(body, dict):
+        raise BadRequest('expected {"image": {...}, "points": "...", "painted": ...}')
+    points = body.get("points", "")
+    if not isinstance(points, str):
+        raise BadRequest("points: expected the points widget's text")
+    painted_how = body.get("painted")
+    if painted_how is not None and painted_how not in PAINTED:
+        raise BadRequest(f"painted: expected one of {PAINTED}, got {painted_how!r}")
+    try:
+        clicks = parse_clicks(points)
+    except SelectionError as error:
+        raise BadRequest(f"points: {error}") from None
+    path = image_path(body.get("image"))
+    found = os.stat(path)
+    stamp = (found.st_size, found.st_mtime_ns)
+    try:
+        rgb, painted = read_photo(path, stamp)
+    except OSError as error:
+        raise BadRequest(f"image: cannot be read ({error})") from None
+    painted = painted if painted_how in ("add", "refine") else None
+    hint = painted.numpy() if painted is not None and painted_how == "refine" else None
+    person = photo_person(path, stamp) if clicks.inside else None
+    selected = torch.from_numpy(select(rgb.numpy(), clicks, hint, person))
+    if painted is not None and painted_how == "add":
+        selected = torch.maximum(selected, painted)
+    picture = Image.fromarray((selected.numpy() * 255).astype(np.uint8), "L")
+    buffer = bytes_io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue(), (rgb.shape[1], rgb.shape[0])
+
+
+def register_select_route() -> bool:
+    """`POST /relight/select`: the selection for the page's clicks, so the node redraws after
+    every click without Run. Added where a server runs (not in plain tests)."""
+    try:
+        from aiohttp import web
+        from server import PromptServer
+    except ImportError:
+        return False
+    server = getattr(PromptServer, "instance", None)
+    if server is None:
+        return False
+
+    @server.routes.post(ROUTE)
+    async def select_route(request: web.Request) -> web.Response:
+        try:
+            raw = await request.content.read(MAX_BODY_BYTES + 1)
+            if len(raw) > MAX_BODY_BYTES:
+                raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes")
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise BadRequest("the body is not JSON") from None
+            loop = asyncio.get_running_loop()
+            png, size = await loop.run_in_executor(None, preview_mask, body)
+        except BadRequest as error:
+            return web.json_response({"error": str(error)}, status=400)
+        headers = {"X-Relight-Size": f"{size[0]}x{size[1]}", "Cache-Control": "no-store"}
+        return web.Response(body=png, content_type="image/png", headers=headers)
+
+    return True

@@ -98,3 +98,94 @@ def test_bad_click_text_names_the_field(text: str, field: str, words: str):
 def test_other_point_editors_lists_are_inside_clicks():
     clicks = parse_clicks('[{"x": 5, "y": 6}, [7, 8]]')
     assert clicks.inside == [(5.0, 6.0), (7.0, 8.0)] and clicks.outside == []
+
+
+def cup_on_saucer() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A red cup (disk) on a red saucer (ellipse) with a dark rim line between them, on wood:
+    colour alone cannot tell the cup from the saucer, the edge can."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:160, :200]
+    image = np.empty((160, 200, 3))
+    image[:] = [0.55, 0.35, 0.2]
+    saucer = ((yy - 85) / 65) ** 2 + ((xx - 100) / 90) ** 2 < 1
+    cup = (yy - 80) ** 2 + (xx - 100) ** 2 < 38**2
+    rim = ((yy - 80) ** 2 + (xx - 100) ** 2 < 41**2) & ~cup
+    image[saucer] = [0.6, 0.12, 0.1]
+    image[cup] = [0.62, 0.13, 0.1]
+    image[rim] = [0.15, 0.05, 0.04]
+    image += rng.normal(0, 0.02, image.shape)
+    return image.clip(0, 1), cup, saucer & ~cup & ~rim
+
+
+def test_each_left_click_only_adds_and_each_right_click_only_removes_near_it():
+    image, cup, saucer = cup_on_saucer()
+    sequence = [(100, 80, True), (30, 85, True), (170, 85, False), (100, 140, False)]
+    sequence += [(10, 10, False), (100, 60, True)]
+    clicks = Clicks()
+    before = np.zeros(cup.shape, bool)
+    for x, y, inside in sequence:
+        clicks.add(float(x), float(y), inside)
+        after = select(image, clicks) > 0.5
+        if inside:
+            assert not (before & ~after).any(), f"left click at {x, y} removed area"
+            assert after[y, x]
+        else:
+            assert not (after & ~before).any(), f"right click at {x, y} added area"
+            assert not after[y, x]
+        before = after
+
+
+def test_a_right_click_on_a_support_of_the_objects_colour_keeps_the_object():
+    image, cup, saucer = cup_on_saucer()
+    clicks = Clicks([(100.0, 80.0, True), (30.0, 85.0, True), (30.0, 85.0, False)])
+    selected = select(image, clicks) > 0.5
+    assert iou(selected, cup) > 0.85 and (selected & saucer).mean() < 0.01
+
+
+def test_a_person_matte_starts_the_selection_of_a_person():
+    """A person's parts of other colours (here a band of the backdrop's colour joined to the
+    disk) are taken when the segmenter says they are the person."""
+    image, disk, _ = scene()
+    person = disk.astype(np.float32)
+    person[52:68, 70:110] = 1.0
+    apart = select(image, Clicks([(50.0, 60.0, True)])) > 0.5
+    together = select(image, Clicks([(50.0, 60.0, True)]), person=person) > 0.5
+    assert not apart[60, 95] and together[60, 95] and iou(together, person > 0.5) > 0.85
+
+
+def test_a_session_click_by_click_gives_what_all_clicks_at_once_give():
+    from relight_inpaint.conditioning import select as module
+
+    image, disk, square = scene()
+    clicks = Clicks([(50.0, 60.0, True), (130.0, 60.0, True), (130.0, 60.0, False)])
+    for count in (1, 2, 3):
+        stepwise = select(image, clicks.first(count))
+    module._steps.clear()
+    assert np.array_equal(stepwise, select(image, clicks))
+
+
+def test_clicks_outside_the_image_select_nothing():
+    image, _, _ = scene()
+    outside = Clicks([(-5.0, 60.0, True), (500.0, 60.0, True), (50.0, 900.0, True)])
+    assert select(image, outside).sum() == 0
+
+
+def test_a_click_on_a_one_pixel_region_and_a_box_of_no_size():
+    image, disk, _ = scene()
+    image[10, 10] = [1.0, 1.0, 1.0]
+    dot = select(image, Clicks([(10.0, 10.0, True)])) > 0.5
+    assert dot.shape == (120, 160) and dot[10, 10]  # the clicked pixel, whatever else
+    box = select(image, Clicks(box=(50.0, 60.0, 50.0, 60.0))) > 0.5  # a click that did not move
+    assert iou(box, disk) > 0.9
+
+
+def test_fifty_clicks_keep_every_click_true():
+    image, disk, square = scene()
+    rng = np.random.default_rng(5)
+    clicks = Clicks()
+    for _ in range(50):
+        x, y = float(rng.integers(0, 160)), float(rng.integers(0, 120))
+        clicks.add(x, y, bool((disk | square)[int(y), int(x)]))
+    selected = select(image, clicks) > 0.5
+    x, y, inside = clicks.points[-1]
+    assert selected.shape == disk.shape and selected[int(y), int(x)] == inside

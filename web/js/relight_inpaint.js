@@ -350,6 +350,62 @@ function sourceImage(node) {
   return source?.imgs?.[0] ?? null;
 }
 
+// The /view parameters of the picture the source node shows (what the pack's route reads).
+function sourceRef(node) {
+  const source = sourceImage(node);
+  if (!source?.src) return null;
+  const params = new URL(source.src, location.href).searchParams;
+  if (!params.get("filename")) return null;
+  return { filename: params.get("filename"), subfolder: params.get("subfolder") ?? "", type: params.get("type") ?? "input" };
+}
+
+// How the node will use a painted mask: null when its mask input is not connected.
+function paintedMode(node) {
+  const input = node.inputs?.find((i) => i.name === "mask");
+  return input?.link != null ? widget(node, "painted")?.value ?? "add" : null;
+}
+
+const TINTS = [[40, 120, 255], [40, 230, 110], [255, 40, 200], [255, 215, 0]];
+
+// The photo with the selection tinted in the colour farthest from the selected pixels' mean,
+// and outlined in alternating black and white: visible on any colour.
+function selectionOverlay(photo, mask) {
+  const width = mask.width;
+  const height = mask.height;
+  const canvas = element("canvas", { width, height });
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(photo, 0, 0, width, height);
+  const image = ctx.getImageData(0, 0, width, height);
+  const scratch = element("canvas", { width, height }).getContext("2d");
+  scratch.drawImage(mask, 0, 0);
+  const m = scratch.getImageData(0, 0, width, height).data;
+  const inside = (i) => m[4 * i] > 127;
+  const mean = [0, 0, 0];
+  let count = 0;
+  for (let i = 0; i < width * height; i++) {
+    if (!inside(i)) continue;
+    for (let c = 0; c < 3; c++) mean[c] += image.data[4 * i + c];
+    count++;
+  }
+  const average = mean.map((v) => v / Math.max(1, count));
+  const tint = TINTS.reduce((a, b) => (Math.hypot(...b.map((v, c) => v - average[c])) > Math.hypot(...a.map((v, c) => v - average[c])) ? b : a));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (!inside(i)) continue;
+      const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1 || !inside(i - 1) || !inside(i + 1) || !inside(i - width) || !inside(i + width);
+      for (let c = 0; c < 3; c++) {
+        const at = 4 * i + c;
+        image.data[at] = edge ? ((x + y) >> 2) % 2 ? 0 : 255 : image.data[at] * 0.5 + tint[c] * 0.5;
+      }
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  canvas.relightTint = tint;
+  canvas.relightCount = count;
+  return canvas;
+}
+
 function addSelectWidget(node) {
   const box = element("div", {
     className: "relight-select-widget",
@@ -364,9 +420,12 @@ function addSelectWidget(node) {
   const bar = element("div", { style: BAR_STYLE });
   const clear = element("button", { textContent: "Clear" });
   const undo = element("button", { textContent: "Undo" });
-  const hint = element("span", { textContent: "click: object · right/shift-click: not · drag: box · then Run" });
+  const HINT = "click: object · right/shift-click: not · drag: box";
+  const hint = element("span", { className: "relight-select-hint", textContent: HINT });
   bar.append(undo, clear, hint);
   box.append(canvas, bar);
+  let live = null; // the selection the route gave for the clicks now (drawn without Run)
+  let asked = 0; // the newest request: an older answer is dropped
   let result = null; // the selection preview from the last run
   let photo = null; // the upstream photo, without its alpha
   let drawn = null; // the picture on the canvas now
@@ -380,7 +439,7 @@ function addSelectWidget(node) {
     return { scale, x: (canvas.width - w) / 2, y: (canvas.height - h) / 2, w, h };
   };
   const loaded = (image) => (image?.complete && image.naturalWidth ? image : null);
-  const shown = () => loaded(result) ?? loaded(photo) ?? loaded(sourceImage(node));
+  const shown = () => live ?? loaded(result) ?? loaded(photo) ?? loaded(sourceImage(node));
   const redraw = (boxEnd) => {
     // Drawn at the size it is shown, so the photo keeps its proportions.
     const width = Math.round(canvas.clientWidth);
@@ -452,6 +511,45 @@ function addSelectWidget(node) {
       size,
     };
   };
+  // The selection for the clicks now, from the pack's route, drawn over the photo.
+  const refresh = async () => {
+    const ref = sourceRef(node);
+    const text = widget(node, "points")?.value ?? "";
+    const id = ++asked;
+    if (!ref || !text || !loaded(photo)) {
+      live = null;
+      node.relightSelection = null;
+      return redraw();
+    }
+    const started = performance.now();
+    let response;
+    try {
+      response = await api.fetchApi("/relight/select", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ image: ref, points: text, painted: paintedMode(node) }),
+      });
+    } catch (error) {
+      if (id === asked) hint.textContent = `selection: ${error}`;
+      return;
+    }
+    if (id !== asked) return;
+    if (!response.ok) {
+      const answer = await response.json().catch(() => ({}));
+      hint.textContent = answer.error ?? `selection: HTTP ${response.status}`;
+      return;
+    }
+    const mask = await createImageBitmap(await response.blob());
+    if (id !== asked || !loaded(photo)) return;
+    const overlay = selectionOverlay(photo, mask);
+    overlay.naturalWidth = photo.naturalWidth; // clicks keep the photo's pixels
+    overlay.naturalHeight = photo.naturalHeight;
+    overlay.relightMask = mask;
+    live = overlay;
+    node.relightSelection = { ms: performance.now() - started, selected: overlay.relightCount, size: [mask.width, mask.height], tint: overlay.relightTint };
+    if (hint.textContent !== HINT && !hint.textContent.startsWith("photo")) hint.textContent = HINT;
+    redraw();
+  };
   canvas.addEventListener("contextmenu", (event) => event.preventDefault());
   canvas.addEventListener("pointerdown", (event) => {
     event.preventDefault();
@@ -486,12 +584,14 @@ function addSelectWidget(node) {
     }
     writePoints(node, data);
     redraw();
+    refresh();
   });
   const clearAll = () => {
     writePoints(node, { points: [], box: null, size: null });
     history.length = 0;
     result = null; // no clicks: the last run's selection no longer applies
-    redraw();
+    live = null;
+    refresh();
   };
   clear.addEventListener("click", clearAll);
   undo.addEventListener("click", () => {
@@ -501,7 +601,7 @@ function addSelectWidget(node) {
     else data.points.pop();
     if (!data.points.length && !data.box) return clearAll();
     writePoints(node, data);
-    redraw();
+    refresh();
   });
 
   const dom = node.addDOMWidget("click_canvas", "relight_select", box, {
@@ -521,12 +621,24 @@ function addSelectWidget(node) {
     result.onload = () => redraw();
     result.src = viewUrl(image);
   };
+  dom.relightRefresh = refresh;
   const pointsWidget = widget(node, "points");
   if (pointsWidget) {
     const original = pointsWidget.callback;
     pointsWidget.callback = function (...args) {
       const r = original?.apply(this, args);
       redraw();
+      return r;
+    };
+  }
+  // Switching what the painted mask does redraws the selection at once (not the old one).
+  const paintedWidget = widget(node, "painted");
+  if (paintedWidget) {
+    const original = paintedWidget.callback;
+    paintedWidget.callback = function (...args) {
+      const r = original?.apply(this, args);
+      result = null;
+      refresh();
       return r;
     };
   }
@@ -543,10 +655,18 @@ function addSelectWidget(node) {
       photo.onload = () => {
         const size = readPoints(node).size;
         const resized = size && (size[0] !== photo.naturalWidth || size[1] !== photo.naturalHeight);
-        if (replaced && resized) clearAll();
-        redraw();
+        if (replaced && resized) {
+          clearAll();
+          hint.textContent = "photo changed (another size): clicks cleared";
+        } else if (replaced && size) {
+          hint.textContent = "photo changed (same size): clicks kept";
+        }
+        refresh();
       };
-      if (replaced) result = null;
+      if (replaced) {
+        result = null;
+        live = null;
+      }
     }
     if (shown() !== drawn) redraw(); // a picture arrived or changed since the last draw
   }, 500);
@@ -559,6 +679,8 @@ function addSelectWidget(node) {
   node.onConnectionsChange = function (...args) {
     const r = connections?.apply(this, args);
     result = null; // the next tick draws whatever is connected now
+    live = null;
+    if (loaded(photo)) refresh();
     return r;
   };
 }
