@@ -200,12 +200,13 @@ def plan_crops(mask: torch.Tensor, context: float, min_side: int) -> CropPlan:
             "is one model run)"
         )
         boxes = _merge_overlapping(_merge_cheapest(boxes, MAX_CROPS))
-    if sum(b.area for b in boxes) > WHOLE_IMAGE_SHARE * height * width:
-        if sum(r.area for r in regions) > WHOLE_IMAGE_SHARE * height * width / 2:
-            warnings.append(
-                "mask: the regions cover most of the image; it is worked as one whole-image "
-                "crop (at the model's working resolution)"
-            )
+    covered = sum(b.area for b in boxes) / (height * width)
+    if covered > WHOLE_IMAGE_SHARE:
+        masked = float((mask > 0).float().mean())
+        warnings.append(
+            f"one whole-image crop: the mask ({masked:.0%} of the photo) with its context "
+            f"covers {min(covered, 1.0):.0%}"
+        )
         boxes = [Box(0, 0, height, width)]
     boxes.sort(key=lambda b: (b.top, b.left))
     return CropPlan(boxes, warnings)

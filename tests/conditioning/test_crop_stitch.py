@@ -68,7 +68,20 @@ def test_a_mask_over_most_of_the_image_is_one_whole_image_crop_said_so():
     mask = mask_with(400, 600, (20, 20, 380, 580))
     plan = plan_crops(mask, 0.5, 0)
     assert plan.boxes == [Box(0, 0, 400, 600)]
-    assert "whole-image" in plan.warnings[0]
+    assert plan.warnings == [
+        "one whole-image crop: the mask (84% of the photo) with its context covers 100%"
+    ]
+
+
+def test_the_whole_image_note_gives_the_masks_own_share_not_its_bounding_boxs():
+    # a thin diagonal band: its bounding box is the whole photo, its pixels about a tenth of it
+    rows, cols = torch.meshgrid(torch.arange(400), torch.arange(400), indexing="ij")
+    mask = ((rows - cols).abs() < 20).float()
+    plan = plan_crops(mask, 0.5, 0)
+    assert plan.boxes == [Box(0, 0, 400, 400)]
+    assert plan.warnings == [
+        "one whole-image crop: the mask (10% of the photo) with its context covers 100%"
+    ]
 
 
 def test_an_empty_mask_plans_nothing_and_a_bad_context_is_named():
