@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from relight_inpaint.host.ui_workflow import TEMPLATES
 
@@ -523,3 +523,81 @@ def test_a_photo_nobody_painted_is_selected_by_one_click(page: Page, server_url:
     truth = np.asarray(Image.open(REPO / "assets" / "relight_scene_mask.png").convert("L")) > 127
     selected = np.abs(overlay - scene).sum(-1) > 30
     assert (selected & truth).sum() / (selected | truth).sum() > 0.8
+
+
+def cup_reference() -> np.ndarray:
+    """The cup's drawn reference mask (benchmarks/select_photos/cases.json), 600 x 400."""
+    from relight_inpaint.benchmarks.click_select import CASES, reference_mask
+
+    return reference_mask(json.loads(CASES.read_text())["cup"], (400, 600))
+
+
+def click_on_photo(page: Page, x: float, y: float, button: str = "left") -> np.ndarray:
+    """A real click on the bundled photo in the click canvas at photo pixel (x, y); the mask
+    the pack's route answered (what the node draws), at the photo's size."""
+    canvas = page.box(".relight-select-widget canvas")
+    drawn = page.evaluate(
+        """() => { const c = document.querySelector('.relight-select-widget canvas');
+             return [c.width, c.height]; }"""
+    )
+    scale = min(drawn[0] / 600, drawn[1] / 400) * canvas["width"] / drawn[0]
+    left = canvas["x"] + (canvas["width"] - 600 * scale) / 2
+    top = canvas["y"] + (canvas["height"] - 400 * scale) / 2
+    with page.page.expect_response(lambda r: r.url.endswith("/relight/select")) as answer:
+        page.page.mouse.click(left + x * scale, top + y * scale, button=button)
+    assert answer.value.status == 200, answer.value.text()
+    assert answer.value.headers.get("content-type") == "image/png"
+    # Playwright gives no body for this fetch: the same request again (the answer is the same).
+    again = requests.post(answer.value.url, data=answer.value.request.post_data, timeout=60)
+    assert again.headers["content-type"] == "image/png"
+    mask = Image.open(io.BytesIO(again.content)).convert("L").resize((600, 400))
+    page.page.wait_for_timeout(300)  # the overlay is drawn from the answer
+    return np.asarray(mask) > 127
+
+
+def test_clicking_the_cup_redraws_the_selection_without_run_and_it_reaches_the_sampler(
+    page: Page, server_url: str
+):
+    page.open_template(TITLE_A)
+    selector = page.node_id("SelectByClicks")
+    choose(page, selector, "painted", "ignore")  # the bundled painted cup stays out of it
+    before = np.array(page.evaluate(CANVAS_PIXELS)[2])
+    history = requests.get(f"{server_url}/history", timeout=10).json()
+    coffee = click_on_photo(page, 290, 140)
+    rim = click_on_photo(page, 290, 45)
+    saucer_click = click_on_photo(page, 130, 250, button="right")
+    assert requests.get(f"{server_url}/history", timeout=10).json() == history  # no Run
+    page.shot("select_cup_clicked")
+    truth = cup_reference()
+    assert coffee[140, 290] and not (coffee & ~rim).any()  # a left click only adds
+    assert not (saucer_click & ~rim).any()  # a right click only removes
+    shown = saucer_click
+    assert (shown & truth).sum() / (shown | truth).sum() > 0.6
+    assert not shown[250, 130] and shown[45, 290]
+    state = page.evaluate("id => window.app.graph.getNodeById(id).relightSelection", selector)
+    assert state and state["selected"] > 0  # the node drew this selection
+    after = np.array(page.evaluate(CANVAS_PIXELS)[2])
+    assert np.abs(after - before).mean() > 1  # the canvas changed: tint and outline
+    prompt = page.run()["prompt"]
+    assert prompt[str(selector)]["inputs"]["painted"] == "ignore"
+    entry = finished(server_url)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    page.page.wait_for_timeout(1500)
+    page.shot("select_cup_after_run")
+    overlay = view(server_url, entry["outputs"][str(selector)]["relight_selection"][0])
+    original = np.asarray(Image.open(REPO / "assets" / "relight_demo_photo.png").convert("RGB"))
+    ran = np.abs(overlay - original).sum(-1) > 30
+    assert (ran & shown).sum() / (ran | shown).sum() > 0.9  # Run selects what was shown
+    conditioning = page.node_id("MaskConditioning")
+    preview_id = next(
+        k for k, n in prompt.items() if n["inputs"].get("images") == [str(conditioning), 2]
+    )
+    sampler = view(server_url, entry["outputs"][preview_id]["images"][0])
+    tint = (
+        sampler[..., 0]
+        - sampler[..., 1:].mean(-1)
+        - (original[..., 0] - original[..., 1:].mean(-1))
+    )
+    inner = np.asarray(Image.fromarray(shown).filter(ImageFilter.MinFilter(15))) > 0
+    assert tint[inner].mean() > 20  # the clicked selection is the sampler's mask
+    assert abs(tint[350:390, 20:80].mean()) < 2  # the table far from it: untouched
