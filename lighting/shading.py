@@ -66,8 +66,11 @@ def march_shadows(
     shadowed = torch.zeros_like(occluder, dtype=torch.bool)
     field = occluder[:, None]
     padding = "border" if clip else "zeros"
+    clear = _clear_distance(occluder, receiver, rise, tolerance, clip)
     for k in range(1, steps + 1):
         distance = reach * k / steps
+        if distance > clear:  # every ray is above the highest occluder from here on
+            break
         r = grid_row[None] + step_row[:, None, None] * distance
         c = grid_col[None] + step_col[:, None, None] * distance
         grid = torch.stack([c / max(width - 1, 1) * 2 - 1, r / max(height - 1, 1) * 2 - 1], -1)
@@ -80,6 +83,21 @@ def march_shadows(
         shadowed |= blocked
     frontal = (planar < _MIN_SIN)[:, None, None]
     return shadowed & ~frontal
+
+
+def _clear_distance(
+    occluder: Tensor, receiver: Tensor, rise: Tensor, tolerance: float, clip: bool
+) -> float:
+    """How far along the rays anything can still block: past it every ray has risen above the
+    highest occluder (0 beyond the image, unless clipped), seen from the lowest receiver. The
+    march stops there with the same answer: a light at 30 degrees over a subject 100 px high
+    needs 170 px of ray, not the 2 image sides a long shadow may need."""
+    highest = occluder.flatten(1).amax(1)
+    if not clip:
+        highest = highest.clamp_min(0.0)
+    lowest = receiver.flatten(1).amin(1)
+    gap = (highest - lowest - tolerance).clamp_min(0.0)
+    return float((gap / rise.clamp_min(1e-6)).max())
 
 
 def cast_shadows(heights: Tensor, light: Light, max_length: float = 0.5) -> Tensor:

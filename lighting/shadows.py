@@ -15,6 +15,7 @@ bounded resolution, so a 100 MP photo costs what its window costs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from .normals import heights_from_depth, inflate_heights, normals_from_heights
 from .shading import march_shadows
 
 WORK_SIDE = 512  # shadows are worked at most this many px a side (shape, not detail)
+FIT_SIDE = 160  # fit_relief compares the reliefs' shadows at most this many px a side
 RAY_STEPS = 128
 REACH = 2.0  # a shadow reaches at most this many times the subject's longer side
 NONE = -1.0e4  # occluder height where there is no subject
@@ -47,6 +49,8 @@ OPENING = 0.04  # fill: dark parts thinner than this share of the subject are te
 GUESSED_SHAPE_STRENGTH = 0.5  # relight without a depth map: the length is a guess, so faint
 NEGLIGIBLE = 1.0 / 255.0  # a shadow's blurred tail taking away less light than this is none
 PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
+TICKS_PER_IMAGE = len(RELIEFS) + 2  # progress: each relief tried, the new shadow, the old one
+Tick = Callable[[], None] | None
 
 
 def shadow_rays(occluder: Tensor, receiver: Tensor, light: Light, reach: float) -> Tensor:
@@ -84,24 +88,45 @@ def _subject_side(subject: Tensor) -> float:
     return max(rows, cols, 1.0)
 
 
-def fit_relief(image: Tensor, depth: Tensor, region: Tensor, light: Light) -> float:
+def fit_relief(
+    image: Tensor, depth: Tensor, region: Tensor, light: Light, tick: Tick = None
+) -> float:
     """The depth map's scale (relief) whose cast shadows and shading best explain the
-    luminance of `region` (the scene outside the subject) under the scene's `light`."""
+    luminance of `region` (the scene outside the subject) under the scene's `light`. Worked at
+    FIT_SIDE px: a relief is a share of the image's side, so the shadows' lengths and the
+    slopes are the same at any size, and eleven ray marches at the window's size took most of
+    Shadow Mask's time."""
+    image, depth, region = _fit_size(image, depth, region)
     values = luminance(image)
     best, best_loss = DEFAULT_RELIEF, math.inf
     usable = (region > 0.5) & (values > 0.02) & (values < 0.98)
     if int(usable.sum()) < 30:
+        _advance(tick, len(RELIEFS))
         return DEFAULT_RELIEF
     direction = light.direction[:1].to(values)
+    unit = heights_from_depth(depth, 1.0)  # heights scale with the relief
     for relief in RELIEFS:
-        heights = heights_from_depth(depth, relief)
+        heights = unit * relief
         visible = 1.0 - shadow_rays(heights, heights, light.select(0), 2.0 * max(depth.shape[1:]))
         lambert = (normals_from_heights(heights) @ direction[0]).clamp_min(0.0)
         shade = (visible * lambert)[usable]
         loss = _line_fit_loss(shade, values[usable])
         if loss < best_loss:
             best, best_loss = relief, loss
+        _advance(tick, 1)
     return best
+
+
+def _fit_size(image: Tensor, depth: Tensor, region: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    height, width = depth.shape[1:]
+    scale = min(1.0, FIT_SIDE / max(height, width))
+    if scale == 1.0:
+        return image, depth, region
+    size = max(1, round(height * scale)), max(1, round(width * scale))
+    small = resize_image(
+        torch.cat([image[..., :3], depth[..., None], region[..., None]], -1), *size
+    )
+    return small[..., :3], small[..., 3], small[..., 4]
 
 
 def _line_fit_loss(shade: Tensor, values: Tensor) -> float:
@@ -247,6 +272,7 @@ def shadow_mask(
     depth: Tensor | None = None,
     relief: float | None = None,
     scene_light: Light | None = None,
+    tick: Tick = None,
 ) -> Tensor:
     """[B,H,W] 0..1 at the image's size. relight: where the subject's shadow falls for `light`
     (the requested light), valued by how much light it takes away: the photo's own shadow
@@ -256,7 +282,7 @@ def shadow_mask(
     subject's existing shadow under `light` (the scene's), 1 inside.
     relief None: fitted to the shadows in the photo under `scene_light` (default `light`) when
     a depth map is given (fit_relief). Worked on the window the shadow can reach, at most
-    WORK_SIDE px a side."""
+    WORK_SIDE px a side. tick: called shadow_mask_ticks(B) times in all, as the work goes."""
     batch, height, width = subject.shape
     light = light.repeat_to(batch)
     scene = None if scene_light is None else scene_light.repeat_to(batch)
@@ -264,6 +290,7 @@ def shadow_mask(
     for index in range(batch):
         box = window(subject[index], light.select(index))
         if box is None:
+            _advance(tick, TICKS_PER_IMAGE)
             continue
         rows, cols = box.slices
         scale = min(1.0, WORK_SIDE / max(box.height, box.width))
@@ -278,31 +305,49 @@ def shadow_mask(
             None if relief is None else relief * max(height, width) / max(box.height, box.width)
         )
         lights = light.select(index), None if scene is None else scene.select(index)
-        found = _shadow_in_window(part_image, part_subject, lights, mode, part_depth, window_relief)
+        found = _shadow_in_window(
+            part_image, part_subject, lights, mode, part_depth, window_relief, tick
+        )
         back = resize_image(found[..., None], box.height, box.width)[0, ..., 0].clamp(0.0, 1.0)
         back = torch.where(back < NEGLIGIBLE, torch.zeros_like(back), back)
         result[index, rows, cols] = back * (subject[index, rows, cols] <= 0.5)
     return result
 
 
-def _shadow_in_window(image, subject, lights, mode, depth, relief) -> Tensor:
+def _shadow_in_window(image, subject, lights, mode, depth, relief, tick: Tick = None) -> Tensor:
     light, scene_light = lights  # scene_light: None when not given
-    if relief is None:
-        relief = DEFAULT_RELIEF
-        if depth is not None:
-            relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light or light)
+    if relief is None and depth is not None:
+        relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light or light, tick)
+    else:
+        _advance(tick, len(RELIEFS))
+    relief = DEFAULT_RELIEF if relief is None else relief
     if mode == "fill":  # grown a little: the penumbra goes with the shadow
-        return soft_edge(grow_mask(find_old_shadow(image, subject, light, depth, relief), 2))
+        found = soft_edge(grow_mask(find_old_shadow(image, subject, light, depth, relief), 2))
+        _advance(tick, 2)
+        return found
     new = soft_edge(cast_shadow(subject, light, depth, relief))
+    _advance(tick, 1)
     darkness = None
     if scene_light is not None:  # the photo's own shadow of the subject: its darkness, and
         old = find_old_shadow(image, subject, scene_light, depth, relief)
         darkness = measured_darkness(image, subject, old)
         new = new * (1.0 - soft_edge(old))  # where it is dark already it is not darkened twice
+    _advance(tick, 1)
     if darkness is None:
         darkness = float(shadow_darkness(light)[0])
     guessed = 1.0 if depth is not None else GUESSED_SHAPE_STRENGTH
     return new * (1.0 - darkness) * guessed
+
+
+def shadow_mask_ticks(batch: int) -> int:
+    """How many times shadow_mask calls its tick for a batch of `batch` images."""
+    return batch * TICKS_PER_IMAGE
+
+
+def _advance(tick: Tick, count: int) -> None:
+    if tick is not None:
+        for _ in range(count):
+            tick()
 
 
 def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor) -> None:

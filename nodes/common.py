@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import folder_paths
@@ -94,6 +94,21 @@ def refuse_bad_widgets(node_class, **values: object) -> None:
     problem = widget_problem(node_class, values)
     if problem:
         raise ValueError(problem)
+
+
+def progress_ticker(total: int) -> Callable[[], None]:
+    """A tick for a node's slow work: ComfyUI's progress bar on the node (shown while it runs,
+    `total` ticks in all), and Cancel honoured at every tick."""
+    import comfy.model_management
+    import comfy.utils
+
+    bar = comfy.utils.ProgressBar(total)
+
+    def tick() -> None:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        bar.update(1)
+
+    return tick
 
 
 def say_on_node(node_class, warnings: list[str]) -> None:

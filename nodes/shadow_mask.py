@@ -7,12 +7,13 @@ from comfy_api.v0_0_2 import io
 
 from ..conditioning.composite import preview_image
 from ..lighting.normals import depth_plane
-from ..lighting.shadows import shadow_mask
+from ..lighting.shadows import shadow_mask, shadow_mask_ticks
 from .common import (
     CATEGORY,
     Light,
     MaskCond,
     check_widgets,
+    progress_ticker,
     refuse_bad_widgets,
     say_on_node,
 )
@@ -144,5 +145,7 @@ class ShadowMask(io.ComfyNode):
         if depth is not None:
             depth = depth_plane(depth, *subject.shape[1:3])
         scene = scene_light if mode == "relight" else None  # fill: `light` is the scene's
-        shadow = shadow_mask(image, subject, light, mode, depth, depth_relief or None, scene)
+        tick = progress_ticker(shadow_mask_ticks(subject.shape[0]))
+        relief = depth_relief or None
+        shadow = shadow_mask(image, subject, light, mode, depth, relief, scene, tick)
         return io.NodeOutput(shadow, shadow_overlay(image, subject, shadow))

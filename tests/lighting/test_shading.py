@@ -76,3 +76,30 @@ def test_frontal_ramp_is_uniform_and_colour_multiplies():
     ramp = iclight_ramp(light((0, 0, 1), color=(1.0, 0.5, 0.0)), 8, 8)
     assert torch.allclose(ramp[0, ..., 0], torch.ones(8, 8))
     assert torch.allclose(ramp[0, ..., 1], torch.full((8, 8), 0.5))
+
+
+def test_a_tall_tower_far_along_the_ray_still_shadows_the_ground():
+    """The march stops where every ray has risen above the highest occluder: a tower whose
+    top the ray reaches only near the end of its reach must still cast its shadow."""
+    heights = torch.zeros(1, 32, 200)
+    heights[:, 12:20, 180:188] = 80.0  # 80 px high, from column 180
+    lit = cast_shadows(heights, light((1, 0, 0.5)), max_length=1.0)  # rises 0.5 px per px
+    assert lit[0, 16, 30] == 0.0  # the ray from column 30 meets the tower 75 px up, 150 px on
+    assert lit[0, 16, 10] == 1.0  # from column 10 it is 85 px up there: over the tower
+
+
+def test_the_march_stops_once_every_ray_is_above_the_highest_occluder(monkeypatch):
+    from relight_inpaint.lighting import shading
+
+    calls = []
+    real = shading.F.grid_sample
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shading.F, "grid_sample", counted)
+    heights = torch.zeros(1, 64, 64)
+    heights[:, 28:36, 28:36] = 4.0  # 4 px high: clear after 8 px at 27 degrees
+    shading.march_shadows(heights, heights, light((1, 0, 0.5)), 64.0, 48)
+    assert 0 < len(calls) <= 7  # steps of 64/48 px: those within 8 px

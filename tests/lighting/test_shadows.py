@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from relight_inpaint.conditioning.mask import grow_mask
@@ -14,6 +16,7 @@ from relight_inpaint.lighting.shadows import (
     paint_cast_shadow,
     shadow_darkness,
     shadow_mask,
+    shadow_mask_ticks,
     shadow_rays,
 )
 
@@ -130,3 +133,31 @@ def test_where_the_photo_already_has_the_shadow_it_is_not_darkened_twice():
     same = shadow_mask(image, subject, scene_light, "relight", scene_light=scene_light)
     core = grow_mask(old.float(), -4) > 0.5
     assert float(same[core].max()) < 0.05  # the light did not move: its shadow is already there
+
+
+def test_fit_relief_finds_the_scale_on_a_photo_larger_than_it_works_at():
+    """fit_relief works at FIT_SIDE px: the relief is a share of the side, so a 4x larger
+    photo of the same scene gives the same answer."""
+    size = 512
+    depth = torch.zeros(1, size, size)
+    for top, left in ((80, 80), (280, 320), (120, 360)):
+        depth[:, top : top + 64, left : left + 48] = 1.0
+    true_relief = 0.225
+    lit = light(200.0, 35.0)
+    heights = depth * true_relief * size
+    visible = 1.0 - shadow_rays(heights, heights, lit, 2.0 * size)
+    shading = 0.2 + 0.8 * visible * float(lit.direction[0, 2])
+    image = shading[..., None].expand(-1, -1, -1, 3) * 0.8
+    found = fit_relief(image, depth, torch.ones(1, size, size), lit)
+    assert abs(found - true_relief) / true_relief < 0.35
+
+
+def test_shadow_mask_ticks_its_progress_to_the_end_in_every_mode():
+    subject = torch.cat([disc(), torch.zeros(1, 128, 128)])  # the second image has no subject
+    image = torch.full((2, 128, 128, 3), 0.6)
+    depth = subject.clone()
+    lit = light(180.0, 30.0)
+    for mode, given in (("relight", depth), ("relight", None), ("fill", depth), ("fill", None)):
+        ticks: list[int] = []
+        shadow_mask(image, subject, lit, mode, given, None, lit, partial(ticks.append, 1))
+        assert len(ticks) == shadow_mask_ticks(2), (mode, given is None)

@@ -43,3 +43,21 @@ def test_shadow_mask_node_names_a_bad_depth_map():
     lit = make_light(direction_from_angles(180.0, 30.0))
     with pytest.raises(ValueError, match="^depth_map: 3 images for a batch of 1"):
         ShadowMask.execute(masked(), lit, "fill", torch.zeros(3, 96, 128, 3))
+
+
+def test_shadow_mask_node_moves_comfyuis_progress_bar_to_the_end():
+    import comfy.utils
+
+    seen = []
+    comfy.utils.set_progress_bar_global_hook(
+        lambda value, total, preview, node_id=None: seen.append((value, total))
+    )
+    try:
+        depth = torch.zeros(1, 96, 128, 3)
+        depth[:, 40:60, 50:70] = 1.0
+        ShadowMask.execute(
+            masked(), make_light(direction_from_angles(180.0, 30.0)), "relight", depth
+        )
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert len(seen) > 2 and seen[-1][0] == seen[-1][1]
