@@ -78,7 +78,7 @@ def main() -> None:
         select_by_clicks.person_matte(
             select_by_clicks.read_photo(select_by_clicks.image_path(ref), (0, 0))[0]
         )
-        print(f"first call (loads the person segmenter): {time.perf_counter() - started:.2f} s")
+        print(f"first call (loads the face detector and the person segmenter): {time.perf_counter() - started:.2f} s")
         for method in ("edits", "grabcut"):
             selection._steps.clear()
             select_by_clicks.read_photo.cache_clear()

@@ -127,21 +127,20 @@ def trial(photo: Photo, method: str, max_clicks: int) -> tuple[list[float], Clic
 
 
 def person_mattes(photos: list[Photo]) -> str:
-    """The person segmenter's matte for every photo (as the node computes it); says when the
-    face models are missing (the method then runs without it)."""
-    try:
-        import torch
+    """The person matte for every photo, as the node computes it (only where a face is
+    found); says when the face models are missing (the method then runs without it)."""
+    import torch
 
-        from ..lighting.faces import faces_unavailable, person_matte
-    except ImportError as error:
-        return f"no person matte ({error})"
+    from ..lighting.faces import faces_unavailable
+    from ..nodes.select_by_clicks import person_matte
+
     problem = faces_unavailable()
     if problem:
         return f"no person matte ({problem})"
     for photo in photos:
-        matte = person_matte(torch.from_numpy(photo.image.astype(np.float32)))
-        photo.person = None if matte is None else matte.numpy()
-    return "person matte: mediapipe selfie segmenter"
+        photo.person = person_matte(torch.from_numpy(photo.image.astype(np.float32)))
+    with_face = [p.name for p in photos if p.person is not None]
+    return f"person matte (selfie segmenter, photos with a face: {', '.join(with_face)})"
 
 
 def summary(method: str, scores: np.ndarray, seconds: float) -> list[str]:

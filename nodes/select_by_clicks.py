@@ -33,11 +33,15 @@ class BadRequest(ValueError):
 
 
 def person_matte(image: torch.Tensor) -> np.ndarray | None:
-    """The person segmenter's matte [H,W] (mediapipe's, as lighting uses it), or None where
-    the face models are not installed: the selection then starts from colour alone."""
+    """The person segmenter's matte [H,W] (mediapipe's, as lighting uses it) when the photo
+    shows a face, else None (also where the face models are not installed): the selection then
+    starts from colour alone. The segmenter alone also covers a cup or a sphere."""
     try:
+        from ..lighting.faces import face_geometry, faces_unavailable
         from ..lighting.faces import person_matte as matte_of
     except ImportError:
+        return None
+    if faces_unavailable() is not None or face_geometry(image).count == 0:
         return None
     matte = matte_of(image)
     return None if matte is None else matte.float().cpu().numpy()

@@ -426,6 +426,7 @@ function addSelectWidget(node) {
   box.append(canvas, bar);
   let live = null; // the selection the route gave for the clicks now (drawn without Run)
   let asked = 0; // the newest request: an older answer is dropped
+  let ranAt = 0; // when the last run's selection came: an answer asked before it is dropped
   let result = null; // the selection preview from the last run
   let photo = null; // the upstream photo, without its alpha
   let drawn = null; // the picture on the canvas now
@@ -540,7 +541,7 @@ function addSelectWidget(node) {
       return;
     }
     const mask = await createImageBitmap(await response.blob());
-    if (id !== asked || !loaded(photo)) return;
+    if (id !== asked || !loaded(photo) || ranAt > started) return;
     const overlay = selectionOverlay(photo, mask);
     overlay.naturalWidth = photo.naturalWidth; // clicks keep the photo's pixels
     overlay.naturalHeight = photo.naturalHeight;
@@ -617,6 +618,8 @@ function addSelectWidget(node) {
     executed?.apply(this, arguments);
     const image = output?.relight_selection?.[0];
     if (!image) return;
+    live = null; // after Run the node shows what Run made; the next click asks the route again
+    ranAt = performance.now();
     result = new Image();
     result.onload = () => redraw();
     result.src = viewUrl(image);
