@@ -78,7 +78,8 @@ def main() -> None:
         select_by_clicks.person_matte(
             select_by_clicks.read_photo(select_by_clicks.image_path(ref), (0, 0))[0]
         )
-        print(f"first call (loads the face detector and the person segmenter): {time.perf_counter() - started:.2f} s")
+        seconds = time.perf_counter() - started
+        print(f"first call (loads the face detector and the person segmenter): {seconds:.2f} s")
         for method in ("edits", "grabcut"):
             selection._steps.clear()
             select_by_clicks.read_photo.cache_clear()

@@ -25,9 +25,9 @@ ITERATIONS = 5
 MIN_BOX = 2.0  # px: a box narrower than this is a click
 KNOWN_STEPS = 64  # selections remembered per (image, clicks so far): a click works one step
 CORE_MARGIN = 0.01  # the selection's core (eroded by this much of the diagonal) floods as object
-EDGE_SIGMA = 1.0
-PERSON_THRESHOLD = 0.5
-PERSON_SURE = 0.9  # its core (eroded as the selection's core) is certain person  # a first click where the person matte is above this starts from it
+EDGE_SIGMA = 1.0  # px of smoothing before the gradient the watershed floods
+PERSON_THRESHOLD = 0.5  # a first click where the person matte is above this starts from it
+PERSON_SURE = 0.9  # the matte's core above this (eroded as the selection's core) is certain
 
 _steps: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _steps_lock = threading.Lock()
