@@ -12,6 +12,7 @@ from relight_inpaint.conditioning.mask import (
     feather_mask,
     grow_mask,
     match_batch,
+    max_pool_filter,
     prepare_masked_image,
     resize_mask,
 )
@@ -252,3 +253,15 @@ def test_white_and_black_of_an_8_bit_mask_count_as_exactly_1_and_0():
     result = composite(original, generated, masked.mask)
     assert torch.equal(result[0, 2:6, 2:6], generated[0, 2:6, 2:6])
     assert torch.equal(result[0, 0, 0], original[0, 0, 0])
+
+
+def test_grow_on_the_cpu_equals_torchs_max_pools_for_soft_masks_both_ways():
+    """The CPU path (OpenCV's dilate) and the max-pool path other devices take give one answer:
+    a square element, the outside neutral, soft values kept."""
+    generator = torch.Generator().manual_seed(3)
+    mask = (torch.rand(2, 37, 53, generator=generator) > 0.97).float() * 0.7
+    mask[:, 0, 0] = 1.0  # at the border
+    for pixels in (1, 5, 20):
+        torch.testing.assert_close(grow_mask(mask, pixels), max_pool_filter(mask, pixels))
+        eroded = -max_pool_filter(-(1 - mask), pixels)
+        torch.testing.assert_close(grow_mask(1 - mask, -pixels), eroded)
