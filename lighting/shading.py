@@ -62,7 +62,9 @@ def march_shadows(
     step_row = -direction[:, 1] / planar.clamp_min(1e-6)
     rows = torch.arange(height, device=occluder.device, dtype=occluder.dtype)
     cols = torch.arange(width, device=occluder.device, dtype=occluder.dtype)
-    grid_row, grid_col = torch.meshgrid(rows, cols, indexing="ij")
+    row_scale, col_scale = 2.0 / max(height - 1, 1), 2.0 / max(width - 1, 1)
+    grid_row, grid_col = torch.meshgrid(rows * row_scale - 1, cols * col_scale - 1, indexing="ij")
+    base = torch.stack([grid_col, grid_row], dim=-1)[None]  # grid_sample's (x, y) in -1..1
     shadowed = torch.zeros_like(occluder, dtype=torch.bool)
     field = occluder[:, None]
     padding = "border" if clip else "zeros"
@@ -71,18 +73,26 @@ def march_shadows(
         distance = reach * k / steps
         if distance > clear:  # every ray is above the highest occluder from here on
             break
-        r = grid_row[None] + step_row[:, None, None] * distance
-        c = grid_col[None] + step_col[:, None, None] * distance
-        grid = torch.stack([c / max(width - 1, 1) * 2 - 1, r / max(height - 1, 1) * 2 - 1], -1)
+        # every pixel's ray steps by the same offset: one shift of the whole grid per step
+        shift_row, shift_col = step_row * distance, step_col * distance
+        offset = torch.stack([shift_col * col_scale, shift_row * row_scale], dim=-1)
+        grid = base + offset[:, None, None, :]
         above = F.grid_sample(field, grid, mode=sample, padding_mode=padding, align_corners=True)[
             :, 0
         ]
-        blocked = above > receiver + rise[:, None, None] * distance + tolerance
+        blocked = above > receiver + (rise * distance + tolerance)[:, None, None]
         if clip:
-            blocked &= (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
+            on_rows = _on_image(rows, shift_row, height)[:, :, None]
+            blocked &= on_rows & _on_image(cols, shift_col, width)[:, None, :]
         shadowed |= blocked
     frontal = (planar < _MIN_SIN)[:, None, None]
     return shadowed & ~frontal
+
+
+def _on_image(positions: Tensor, shift: Tensor, size: int) -> Tensor:
+    """[B, size] bool: position + shift lies on the image (0 .. size - 1)."""
+    moved = positions[None] + shift[:, None]
+    return (moved >= 0) & (moved <= size - 1)
 
 
 def _clear_distance(
