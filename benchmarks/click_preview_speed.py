@@ -3,14 +3,16 @@
 Times what `POST /relight/select` does for each click of a 5-click session on the bundled cup
 scaled to 1 MP (clicks by the benchmark's simulator against the drawn reference): read the
 photo (at most 1024 px a side), the person matte, the selection, the PNG. A first call that
-loads the person segmenter is timed apart. The previous method is timed the same way (it
-replayed every click with GrabCut; the node only showed it after Run).
+loads the person segmenter is timed apart. The methods before it are timed in the same run:
+the edit alone through the same route, and GrabCut replaying every click (the node only
+showed that after Run).
 
   .venv/bin/python -P benchmarks/click_preview_speed.py
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tempfile
@@ -54,8 +56,13 @@ def session(ref: dict, truth: np.ndarray, method: str) -> list[float]:
         points.append([round(x, 1), round(y, 1), int(inside)])
         text = json.dumps({"points": points, "size": [truth.shape[1], truth.shape[0]]})
         started = time.perf_counter()
-        if method == "edits":
-            png, size = select_by_clicks.preview_mask({"image": ref, "points": text})
+        if method != "grabcut":
+            shipped = select_by_clicks.select
+            select_by_clicks.select = functools.partial(shipped, method=method)
+            try:
+                png, size = select_by_clicks.preview_mask({"image": ref, "points": text})
+            finally:
+                select_by_clicks.select = shipped
             seconds.append(time.perf_counter() - started)
             small = np.asarray(Image.open(__import__("io").BytesIO(png))) > 127
         else:
@@ -80,12 +87,16 @@ def main() -> None:
         )
         seconds = time.perf_counter() - started
         print(f"first call (loads the face detector and the person segmenter): {seconds:.2f} s")
-        for method in ("edits", "grabcut"):
+        for method in ("hybrid", "edits", "grabcut"):
             selection._steps.clear()
             select_by_clicks.read_photo.cache_clear()
             select_by_clicks.photo_person.cache_clear()
             seconds = session(ref, truth, method)
-            label = "shipped (route)" if method == "edits" else "previous (replay)"
+            label = {
+                "hybrid": "shipped, hybrid (route)",
+                "edits": "edits alone (route)",
+                "grabcut": "GrabCut replay",
+            }[method]
             per_click = " ".join(f"{s:.2f}" for s in seconds)
             print(
                 f"{label}: per click {per_click} s; max {max(seconds):.2f} s, "

@@ -8,7 +8,8 @@ bundled cup is the case `cup`) and, when the folder is given, 9 figurine photos 
 Clicks are simulated as in the interactive-segmentation literature: each next click at the
 centre (the point farthest inside) of the largest error region, a left click if it is missed
 object, a right click if it is wrongly selected background. Every method runs on the same
-photos in the same run: `edits` (shipped) and `grabcut` (the method before it).
+photos in the same run: `hybrid` (shipped: each later click the better-edged of an edit and a
+GrabCut correction), `edits` (the edit alone) and `grabcut` (GrabCut replaying every click).
 
   .venv/bin/python -P benchmarks/click_select.py [--realphotos ../shared/realphotos]
       [--clicks 5] [--out-dir D] [--only NAME ...]
@@ -192,6 +193,11 @@ def main() -> None:
                 save_overlay(args.out_dir / method, photo.name, photo, clicks, selected)
         table[method] = np.array(rows)
         print("\n".join(summary(method, table[method], time.perf_counter() - started)))
+    figurines = [i for i, p in enumerate(photos) if p.name.startswith("uw_")]
+    if figurines:
+        print(f"figurines ({len(figurines)} photos), mean IoU after {args.clicks} clicks:")
+        for method, scores in table.items():
+            print(f"  {method}: {scores[figurines, -1].mean():.3f}")
     print(f"IoU after {args.clicks} clicks per photo ({' / '.join(table)}):")
     for index, photo in enumerate(photos):
         values = " / ".join(f"{table[m][index, -1]:.3f}" for m in table)

@@ -6,6 +6,10 @@ clicks certain-background disks; the region GrabCut may call foreground starts a
 the inside clicks (or the user's box / rough mask), grown so an object larger than the clicks'
 spread is still reached. Only the connected parts that hold an inside click are kept, so a
 stray patch of similar colour elsewhere does not join the selection.
+
+Each later click is an edit of the selection (`hybrid_edit`): a watershed of the colour
+gradient and GrabCut's correction each propose a change near the click, and the one whose
+outline lies on the stronger edges is kept (docs/click_select.md has the measurements).
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ WORK_SIDE = 512  # GrabCut runs at most this long side; the mask is scaled back 
 CLICK_RADIUS = 0.012  # of the working image's diagonal
 REACH = 0.06  # radius of the possible foreground around the first inside clicks, of the diagonal
 ITERATIONS = 5
+CORRECTION_ITERATIONS = 1  # a later click's GrabCut correction starts from the selection
+CORRECTION_SIDE = 256  # px: the correction runs at most this long a side in its window
+WINDOW_MARGIN = 0.08  # the correction's window: the selection and click's box grown this much
 MIN_BOX = 2.0  # px: a box narrower than this is a click
 KNOWN_STEPS = 64  # selections remembered per (image, clicks so far): a click works one step
 CORE_MARGIN = 0.01  # the selection's core (eroded by this much of the diagonal) floods as object
@@ -171,7 +178,9 @@ def _points(name: str, value: object) -> list[tuple[float, float]]:
     return points
 
 
-METHODS = ("edits", "grabcut")  # edits: each click only adds / removes near it; grabcut: before
+# hybrid (shipped): each later click is the better-edged of an edit and a GrabCut correction,
+# both only adding / removing near the click; edits: the edit alone; grabcut: GrabCut replay
+METHODS = ("hybrid", "edits", "grabcut")
 
 
 def select(
@@ -179,14 +188,15 @@ def select(
     clicks: Clicks,
     rough: np.ndarray | None = None,
     person: np.ndarray | None = None,
-    method: str = "edits",
+    method: str = "hybrid",
 ) -> np.ndarray:
     """The selected region, float32 0/1 at the image's size.
 
     `image` is HxWx3 float in 0..1; `rough` an optional HxW mask of where the object roughly
     is (a scribble or a loose painted region): it seeds the possible foreground. `person` an
     optional HxW 0..1 person matte (a person segmenter's): a first click on a person starts
-    from it. `method` "grabcut" is the method before click edits (kept to be measured).
+    from it. `method` "edits" (the edit alone) and "grabcut" (GrabCut replaying every click)
+    are the methods before the hybrid, kept to be measured.
     """
     import cv2
 
@@ -207,7 +217,7 @@ def select(
         selected = replay(pixels, clicks, rough_small)
     else:
         person_small = _resized(person, size) if person is not None else None
-        selected = replay_edits(pixels, clicks, rough_small, person_small)
+        selected = replay_edits(pixels, clicks, rough_small, person_small, method)
     if scale < 1.0:
         up = cv2.resize(
             selected.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
@@ -238,21 +248,27 @@ def replay(pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None) -> np.n
 
 
 def replay_edits(
-    pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None, person: np.ndarray | None
+    pixels: np.ndarray,
+    clicks: Clicks,
+    rough: np.ndarray | None,
+    person: np.ndarray | None,
+    method: str = "hybrid",
 ) -> np.ndarray:
     """Select as a user's session would, each click an edit of the selection before it: the
     first inside click (or the box / rough mask) makes a selection; each later left click only
-    adds the part connected to it, each right click only removes the part connected to it."""
+    adds the part connected to it, each right click only removes the part connected to it
+    (`method` "hybrid": `hybrid_edit`, "edits": `edit`)."""
+    step = hybrid_edit if method == "hybrid" else edit
     first = max(1, next((i + 1 for i, p in enumerate(clicks.points) if p[2]), 1))
     if clicks.box or rough is not None:
         first = 0
-    session = _session_key(pixels, rough, person, clicks.box)
+    session = _session_key(pixels, rough, person, clicks.box, method)
     done, selected = _known_steps(session, clicks, first)
     if selected is None:
         done, selected = first, first_selection(pixels, clicks.first(first), rough, person)
         _remember(session, clicks.first(first), selected)
     for count in range(done + 1, len(clicks.points) + 1):
-        selected = edit(pixels, selected, clicks.first(count))
+        selected = step(pixels, selected, clicks.first(count))
         _remember(session, clicks.first(count), selected)
     return selected
 
@@ -316,9 +332,10 @@ def person_trimap(trimap: np.ndarray, person: np.ndarray, clicks: Clicks) -> np.
 
 
 def edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
-    """The selection after the last of `clicks`: GrabCut proposes a new selection from the
-    old one (every click certain); only the part of the change connected to the last click is
-    taken, added for a left click, removed for a right one."""
+    """The selection after the last of `clicks` by the image's edges: the watershed (`flood`)
+    proposes a new selection from the old one (every click certain); only the part of the
+    change connected to the last click is taken, added for a left click, removed for a right
+    one."""
     x, y, inside = clicks.points[-1]
     candidate = flood(pixels, selected, clicks)
     disk = click_disk(selected.shape, x, y)
@@ -327,6 +344,101 @@ def edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray
         return fill_small_holes(selected | part, max_share=0.01)
     part = connected_at((selected & ~candidate) | (disk & selected), x, y)
     return selected & ~part
+
+
+def hybrid_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """The selection after the last of `clicks`: two candidates, each only adding (a left
+    click) or removing (a right click) the part connected to the click, and the one whose
+    outline lies on the stronger image edges is kept (mean colour gradient along it).
+
+    The edit (`edit`: a watershed of the gradient) splits an object from a support of its
+    colour (a cup on its saucer) but on a textured object can follow an edge inside it and
+    take or drop a large piece; GrabCut's correction (`grabcut_edit`) keeps to where the colours
+    change, so on such an object its outline is the one on the object's edge."""
+    edges = edge_map(pixels)
+    by_edits = edit(pixels, selected, clicks)
+    by_colour = grabcut_edit(pixels, selected, clicks)
+    if insisted(selected, by_colour, by_edits, clicks):
+        return by_edits
+    return (
+        by_colour
+        if outline_strength(by_colour, edges) >= outline_strength(by_edits, edges)
+        else by_edits
+    )
+
+
+def insisted(
+    selected: np.ndarray, by_colour: np.ndarray, by_edits: np.ndarray, clicks: Clicks
+) -> bool:
+    """Whether the click repeats the one before it (same kind, on the region the edit changes)
+    after GrabCut changed nothing there but the clicked spot, and does so again now: its colours
+    do not separate that region, so the edit's fill is taken (else every such click would
+    only punch a dot)."""
+    if len(clicks.points) < 2 or clicks.points[-2][2] != clicks.points[-1][2]:
+        return False
+    x, y, _ = clicks.points[-1]
+    spot = click_disk(selected.shape, x, y, 1.5)
+    if ((by_colour ^ selected) & ~spot).any():
+        return False
+    px, py, _ = clicks.points[-2]
+    return bool(((by_edits ^ selected) & click_disk(selected.shape, px, py, 2.0)).any())
+
+
+def grabcut_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """GrabCut's correction of the selection (the selection as possible labels, every click
+    certain), of which only the part connected to the last click is taken: added for a left
+    click, removed for a right one. It runs in a window around the selection and the click
+    (`WINDOW_MARGIN`) with `CORRECTION_ITERATIONS`: it starts from a selection, not from
+    nothing, and the page waits for it after every click."""
+    x, y, inside = clicks.points[-1]
+    disk = click_disk(selected.shape, x, y)
+    rows, cols = window(selected | disk)
+    trimap = correction_trimap(selected, clicks)
+    proposed = selected.copy()  # outside the window: unchanged
+    proposed[rows, cols] = correction(pixels[rows, cols], trimap[rows, cols])
+    proposed = keep_clicked_parts(proposed, clicks)
+    if inside:
+        part = connected_at((proposed & ~selected) | disk, x, y)
+        return fill_small_holes(selected | part, max_share=0.01)
+    part = connected_at((selected & ~proposed) | (disk & selected), x, y)
+    return selected & ~part
+
+
+def correction(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    """GrabCut on a window, at most `CORRECTION_SIDE` px a side (scaled back)."""
+    import cv2
+
+    height, width = trimap.shape
+    scale = min(1.0, CORRECTION_SIDE / max(height, width))
+    if scale == 1.0:
+        return run_grabcut(np.ascontiguousarray(pixels), trimap, CORRECTION_ITERATIONS)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    labels = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+    found = run_grabcut(small, labels, CORRECTION_ITERATIONS).astype(np.float32)
+    return cv2.resize(found, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def window(region: np.ndarray) -> tuple[slice, slice]:
+    """The bounding box of `region` grown by `WINDOW_MARGIN` of the diagonal on every side."""
+    height, width = region.shape
+    margin = round(WINDOW_MARGIN * float(np.hypot(height, width)))
+    rows, cols = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+    return (
+        slice(max(0, rows[0] - margin), min(height, rows[-1] + margin + 1)),
+        slice(max(0, cols[0] - margin), min(width, cols[-1] + margin + 1)),
+    )
+
+
+def outline_strength(selected: np.ndarray, edges: np.ndarray) -> float:
+    """The mean edge strength along the selection's outline (the image border is no outline;
+    nothing or everything selected: 0)."""
+    import cv2
+
+    mask = selected.astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    outline = cv2.dilate(mask, kernel) > cv2.erode(mask, kernel)
+    return float(edges[outline].mean()) if outline.any() else 0.0
 
 
 def flood(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
@@ -366,11 +478,11 @@ def edge_map(pixels: np.ndarray) -> np.ndarray:
     return np.sqrt((gx**2 + gy**2).sum(axis=2))
 
 
-def click_disk(shape: tuple[int, int], x: float, y: float) -> np.ndarray:
+def click_disk(shape: tuple[int, int], x: float, y: float, grow: float = 1.0) -> np.ndarray:
     import cv2
 
     disk = np.zeros(shape, np.uint8)
-    radius = max(2, round(CLICK_RADIUS * float(np.hypot(*shape))))
+    radius = max(2, round(grow * CLICK_RADIUS * float(np.hypot(*shape))))
     cv2.circle(disk, (round(x), round(y)), radius, 1, -1)
     return disk > 0
 
@@ -444,7 +556,7 @@ def _border_is_background(trimap: np.ndarray) -> None:
     trimap[:, [0, -1]] = cv2.GC_BGD
 
 
-def run_grabcut(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+def run_grabcut(pixels: np.ndarray, trimap: np.ndarray, iterations: int = ITERATIONS) -> np.ndarray:
     import cv2
 
     labels = trimap.copy()
@@ -456,7 +568,7 @@ def run_grabcut(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     if not has_both:
         return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     cv2.setRNGSeed(0)
-    cv2.grabCut(pixels, labels, None, background, foreground, ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(pixels, labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
