@@ -24,7 +24,7 @@ from pathlib import Path
 
 import folder_paths
 
-from .common import model_file_names, model_file_path
+from .common import model_file_names, model_file_path, running_server
 
 CLI_SUBFOLDER = "relight_cli"  # host/cli.py uploads and saves there
 PACK_ROOT = Path(__file__).resolve().parents[1]
@@ -132,14 +132,10 @@ def cleanup(body: dict[str, list[str]]) -> int:
 
 def register_cli_routes() -> bool:
     """Add the routes to the running server, where there is one (not in plain tests)."""
-    try:
-        from aiohttp import web
-        from server import PromptServer
-    except ImportError:
+    running = running_server()
+    if running is None:
         return False
-    server = getattr(PromptServer, "instance", None)
-    if server is None:
-        return False
+    web, server = running
 
     @server.routes.get("/relight/cli/info")
     async def info_route(request: web.Request) -> web.Response:

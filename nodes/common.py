@@ -96,6 +96,18 @@ def refuse_bad_widgets(node_class, **values: object) -> None:
         raise ValueError(problem)
 
 
+def running_server():
+    """(aiohttp's web module, the running PromptServer) where a server runs; None in plain
+    tests and scripts, where no route can be added."""
+    try:
+        from aiohttp import web
+        from server import PromptServer
+    except ImportError:
+        return None
+    server = getattr(PromptServer, "instance", None)
+    return None if server is None else (web, server)
+
+
 def progress_ticker(total: int) -> Callable[[], None]:
     """A tick for a node's slow work: ComfyUI's progress bar on the node (shown while it runs,
     `total` ticks in all), and Cancel honoured at every tick."""

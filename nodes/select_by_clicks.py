@@ -16,7 +16,7 @@ from comfy_api.v0_0_2 import io, ui
 from ..conditioning.composite import preview_image
 from ..conditioning.mask import as_mask_batch, resize_mask
 from ..conditioning.select import Clicks, SelectionError, parse_clicks, select
-from .common import CATEGORY
+from .common import CATEGORY, running_server
 
 PAINTED = ["add", "refine", "ignore"]
 PREVIEW_SIDE = 2048
@@ -261,14 +261,10 @@ def preview_mask(body: dict) -> tuple[bytes, tuple[int, int]]:
 def register_select_route() -> bool:
     """`POST /relight/select`: the selection for the page's clicks, so the node redraws after
     every click without Run. Added where a server runs (not in plain tests)."""
-    try:
-        from aiohttp import web
-        from server import PromptServer
-    except ImportError:
+    running = running_server()
+    if running is None:
         return False
-    server = getattr(PromptServer, "instance", None)
-    if server is None:
-        return False
+    web, server = running
 
     @server.routes.post(ROUTE)
     async def select_route(request: web.Request) -> web.Response:

@@ -12,17 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from relight_testing.batch_stand_in import INFO, png_bytes
 
 from relight_inpaint.host import batch, comfy_server, png_record, rendering
-
-INFO = {"pack_version": "1.0", "models": {"relight_default.safetensors": "ab" * 32}}
-
-
-def png_bytes(seed: int = 0, size: int = 8) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def manifest_line(line: int, **options: object) -> str:
