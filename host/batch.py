@@ -63,6 +63,7 @@ from .workflow import (
     OptionError,
     build_prompt,
     load_workflow,
+    manifest_object,
     parse_manifest_line,
     priority_value,
     workflow_defaults,
@@ -166,15 +167,9 @@ def prepare_batch(
 def plan_entry(text: str, line_number: int) -> dict | None:
     """What planning needs of a line (None for a blank or comment line): a JSON object with
     an image, maybe an out, a priority; no NUL in any file name."""
-    stripped = text.strip()
-    if not stripped or stripped.startswith("#"):
+    entry = manifest_object(text, line_number)
+    if entry is None:
         return None
-    try:
-        entry = json.loads(stripped)
-    except json.JSONDecodeError as error:
-        raise ManifestError(line_number, f"not valid JSON ({error.msg})") from None
-    if not isinstance(entry, dict):
-        raise ManifestError(line_number, "expected a JSON object")
     for key in FILE_KEYS:
         value = entry.get(key)
         if key in entry and (not isinstance(value, str) or not value):

@@ -353,12 +353,9 @@ class BatchItem:
     priority: float = 0.0  # higher runs first
 
 
-def parse_manifest_line(line: str, line_number: int, manifest_dir: Path) -> BatchItem | None:
-    """One JSONL manifest line; None for a blank or `#` comment line. Raises ManifestError.
-
-    `image` and `mask` are relative to the manifest's folder; `out` is kept as written (the
-    caller places a relative one under the output folder).
-    """
+def manifest_object(line: str, line_number: int) -> dict | None:
+    """A manifest line's JSON object; None for a blank or `#` comment line. Raises
+    ManifestError naming the line."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
@@ -368,6 +365,18 @@ def parse_manifest_line(line: str, line_number: int, manifest_dir: Path) -> Batc
         raise ManifestError(line_number, f"not valid JSON ({error.msg})") from None
     if not isinstance(entry, dict):
         raise ManifestError(line_number, "expected a JSON object")
+    return entry
+
+
+def parse_manifest_line(line: str, line_number: int, manifest_dir: Path) -> BatchItem | None:
+    """One JSONL manifest line; None for a blank or `#` comment line. Raises ManifestError.
+
+    `image` and `mask` are relative to the manifest's folder; `out` is kept as written (the
+    caller places a relative one under the output folder).
+    """
+    entry = manifest_object(line, line_number)
+    if entry is None:
+        return None
     try:
         return _batch_item(entry, line_number, manifest_dir)
     except OptionError as error:
