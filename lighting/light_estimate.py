@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .light import Light, angles_from_direction
 from .normals import heights_from_depth, normals_from_heights
+from .progress import Tick, advance
 from .shading import cast_shadows
 
 LUMA = (0.2126, 0.7152, 0.0722)
@@ -174,7 +175,9 @@ def hemisphere_directions(count: int) -> Tensor:
     return torch.stack([radius * phi.cos(), radius * phi.sin(), z], dim=1).float()
 
 
-def estimate_scene_light(image: Tensor, depth: Tensor, mask: Tensor) -> LightEstimate:
+def estimate_scene_light(
+    image: Tensor, depth: Tensor, mask: Tensor, tick: Tick = None
+) -> LightEstimate:
     """The light of the scene region mask > 0.5 of each image [B,H,W,3], from a depth map
     [B,H,W] of the whole image (0..1, white = near, any estimator's).
 
@@ -185,9 +188,10 @@ def estimate_scene_light(image: Tensor, depth: Tensor, mask: Tensor) -> LightEst
     shadows of the depth map's heights, robustly (texture and highlights are outliers). The
     confidence is the loss margin of the best candidate over every candidate more than 25
     degrees away, times the coverage: it falls where the scene cannot tell one light from
-    another (flat, featureless, shadowless or tiny regions)."""
+    another (flat, featureless, shadowless or tiny regions). tick: called
+    scene_light_ticks(B) times in all, one per depth scale tried."""
     values = luminance(image)
-    rows = [_scene_one(values[i], depth[i].float(), mask[i] > 0.5) for i in range(len(image))]
+    rows = [_scene_one(values[i], depth[i].float(), mask[i] > 0.5, tick) for i in range(len(image))]
     directions, intensities, ambients, confidences, explained, pixels = map(
         torch.stack, zip(*rows, strict=True)
     )
@@ -195,12 +199,17 @@ def estimate_scene_light(image: Tensor, depth: Tensor, mask: Tensor) -> LightEst
     return LightEstimate(light, confidences, explained, pixels)
 
 
+def scene_light_ticks(batch: int) -> int:
+    """How many times estimate_scene_light calls its tick for a batch of `batch` images."""
+    return batch * len(SCENE_RELIEFS)
+
+
 def _work_size(height: int, width: int) -> tuple[int, int]:
     scale = min(1.0, SCENE_WORK_SIDE / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _scene_one(values: Tensor, depth: Tensor, region: Tensor):
+def _scene_one(values: Tensor, depth: Tensor, region: Tensor, tick: Tick = None):
     size = _work_size(*values.shape)
     small = F.interpolate(
         torch.stack([values, depth, region.float()])[None], size=size, mode="area"
@@ -209,6 +218,7 @@ def _scene_one(values: Tensor, depth: Tensor, region: Tensor):
     usable = region & (values < CLIPPED) & (values > BLACK)
     count = int(usable.sum())
     if count < MIN_PIXELS:
+        advance(tick, len(SCENE_RELIEFS))
         return _unknown(count)
     candidates = hemisphere_directions(SCENE_DIRECTIONS)
     lights = Light(
@@ -225,6 +235,7 @@ def _scene_one(values: Tensor, depth: Tensor, region: Tensor):
         visible = cast_shadows(heights.expand(len(candidates), -1, -1), lights)
         lambert = (normals @ candidates.T).clamp_min(0.0).permute(2, 0, 1)
         shades.append((visible * lambert)[:, usable])
+        advance(tick)
     shade = torch.cat(shades)  # [reliefs * directions, pixels]
     loss, scale, offset = _robust_line_fits(shade, values[usable])
     best = int(loss.argmin())

@@ -15,7 +15,6 @@ bounded resolution, so a 100 MP photo costs what its window costs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,6 +30,7 @@ from ..conditioning.prefill import push_pull_fill
 from .light import Light
 from .light_estimate import luminance
 from .normals import heights_from_depth, inflate_heights, normals_from_heights
+from .progress import Tick, advance
 from .shading import march_shadows
 
 WORK_SIDE = 512  # shadows are worked at most this many px a side (shape, not detail)
@@ -50,7 +50,6 @@ GUESSED_SHAPE_STRENGTH = 0.5  # relight without a depth map: the length is a gue
 NEGLIGIBLE = 1.0 / 255.0  # a shadow's blurred tail taking away less light than this is none
 PENUMBRA = 1.5  # px (at the work size) of softening on a painted shadow's edge
 TICKS_PER_IMAGE = len(RELIEFS) + 2  # progress: each relief tried, the new shadow, the old one
-Tick = Callable[[], None] | None
 
 
 def shadow_rays(occluder: Tensor, receiver: Tensor, light: Light, reach: float) -> Tensor:
@@ -101,7 +100,7 @@ def fit_relief(
     best, best_loss = DEFAULT_RELIEF, math.inf
     usable = (region > 0.5) & (values > 0.02) & (values < 0.98)
     if int(usable.sum()) < 30:
-        _advance(tick, len(RELIEFS))
+        advance(tick, len(RELIEFS))
         return DEFAULT_RELIEF
     direction = light.direction[:1].to(values)
     unit = heights_from_depth(depth, 1.0)  # heights scale with the relief
@@ -113,7 +112,7 @@ def fit_relief(
         loss = _line_fit_loss(shade, values[usable])
         if loss < best_loss:
             best, best_loss = relief, loss
-        _advance(tick, 1)
+        advance(tick, 1)
     return best
 
 
@@ -290,7 +289,7 @@ def shadow_mask(
     for index in range(batch):
         box = window(subject[index], light.select(index))
         if box is None:
-            _advance(tick, TICKS_PER_IMAGE)
+            advance(tick, TICKS_PER_IMAGE)
             continue
         rows, cols = box.slices
         scale = min(1.0, WORK_SIDE / max(box.height, box.width))
@@ -319,20 +318,20 @@ def _shadow_in_window(image, subject, lights, mode, depth, relief, tick: Tick = 
     if relief is None and depth is not None:
         relief = fit_relief(image, depth, (subject <= 0.5).float(), scene_light or light, tick)
     else:
-        _advance(tick, len(RELIEFS))
+        advance(tick, len(RELIEFS))
     relief = DEFAULT_RELIEF if relief is None else relief
     if mode == "fill":  # grown a little: the penumbra goes with the shadow
         found = soft_edge(grow_mask(find_old_shadow(image, subject, light, depth, relief), 2))
-        _advance(tick, 2)
+        advance(tick, 2)
         return found
     new = soft_edge(cast_shadow(subject, light, depth, relief))
-    _advance(tick, 1)
+    advance(tick, 1)
     darkness = None
     if scene_light is not None:  # the photo's own shadow of the subject: its darkness, and
         old = find_old_shadow(image, subject, scene_light, depth, relief)
         darkness = measured_darkness(image, subject, old)
         new = new * (1.0 - soft_edge(old))  # where it is dark already it is not darkened twice
-    _advance(tick, 1)
+    advance(tick, 1)
     if darkness is None:
         darkness = float(shadow_darkness(light)[0])
     guessed = 1.0 if depth is not None else GUESSED_SHAPE_STRENGTH
@@ -342,12 +341,6 @@ def _shadow_in_window(image, subject, lights, mode, depth, relief, tick: Tick = 
 def shadow_mask_ticks(batch: int) -> int:
     """How many times shadow_mask calls its tick for a batch of `batch` images."""
     return batch * TICKS_PER_IMAGE
-
-
-def _advance(tick: Tick, count: int) -> None:
-    if tick is not None:
-        for _ in range(count):
-            tick()
 
 
 def paint_cast_shadow(output: Tensor, shadow: Tensor, subject: Tensor) -> None:

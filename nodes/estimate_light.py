@@ -10,10 +10,15 @@ from comfy_api.v0_0_2 import io
 from ..conditioning.checks import require_photo
 from ..conditioning.mask import resize_mask
 from ..lighting.light import Light
-from ..lighting.light_estimate import LightEstimate, estimate_light, estimate_scene_light
+from ..lighting.light_estimate import (
+    LightEstimate,
+    estimate_light,
+    estimate_scene_light,
+    scene_light_ticks,
+)
 from ..lighting.normals import depth_plane, flat_normals, subject_normals
 from ..lighting.shading import light_preview
-from .common import CATEGORY, check_widgets, refuse_bad_widgets
+from .common import CATEGORY, check_widgets, progress_ticker, refuse_bad_widgets
 from .common import Light as LightType
 from .geometry_inputs import geometry_inputs, image_batch
 
@@ -100,7 +105,8 @@ class EstimateLight(io.ComfyNode):
         depth_map = image_batch("depth_map", depth_map, batch)
         if region == "outside_mask" and normal_map is None and depth_map is not None:
             depth = depth_plane(depth_map, height, width)
-            estimate = estimate_scene_light(image[..., :3], depth, area)
+            tick = progress_ticker(scene_light_ticks(batch))
+            estimate = estimate_scene_light(image[..., :3], depth, area, tick)
         else:
             if region == "outside_mask" and normal_map is None:
                 normals = flat_normals(mask)  # no scene geometry: nothing to fit a direction to

@@ -3,11 +3,17 @@ falls where the light cannot be told."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from relight_inpaint.lighting.light import angles_from_direction, make_light
-from relight_inpaint.lighting.light_estimate import estimate_light, estimate_scene_light
+from relight_inpaint.lighting.light_estimate import (
+    estimate_light,
+    estimate_scene_light,
+    scene_light_ticks,
+)
 from relight_inpaint.lighting.normals import (
     estimate_normals,
     heights_from_depth,
@@ -147,3 +153,17 @@ def test_scene_light_of_workflow_c_scene_with_known_light():
     found = estimate_scene_light(image[None], depth, outside)
     assert angle(found.light.direction[0], sample["light"]["direction"]) < 10.0
     assert float(found.confidence[0]) > 0.3
+
+
+def test_the_scene_fit_ticks_its_progress_to_the_end_even_where_it_gives_up():
+    image, depth, mask = bumpy_floor((0.6, 0.5, 0.62), size=48)
+    tiny_region = torch.zeros_like(mask)
+    tiny_region[:, :4, :4] = 1.0  # too few pixels: nothing fitted
+    both = (
+        torch.cat([image, image]),
+        torch.cat([depth, depth]),
+        torch.cat([1.0 - mask, tiny_region]),
+    )
+    ticks: list[int] = []
+    estimate_scene_light(*both, partial(ticks.append, 1))
+    assert len(ticks) == scene_light_ticks(2)

@@ -80,3 +80,21 @@ def test_estimate_light_refuses_what_is_not_a_normal_map():
     image, mask, _ = sphere_scene()
     with pytest.raises(ValueError, match="^normal_map: inside the mask"):
         EstimateLight.execute(image, mask, "inside_mask", normal_map=torch.full_like(image, 0.5))
+
+
+def test_the_scene_light_moves_comfyuis_progress_bar_to_the_end():
+    import comfy.utils
+
+    image, mask, normals = sphere_scene()
+    depth = torch.rand(1, *mask.shape[1:], 3, generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    def hook(value, total, preview, node_id=None):
+        seen.append((value, total))
+
+    comfy.utils.set_progress_bar_global_hook(hook)
+    try:
+        EstimateLight.execute(image, 1.0 - mask, "outside_mask", depth_map=depth)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert len(seen) >= 2 and seen[-1][0] == seen[-1][1]
