@@ -331,18 +331,26 @@ def person_trimap(trimap: np.ndarray, person: np.ndarray, clicks: Clicks) -> np.
     return seeded
 
 
-def edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+def edit(
+    pixels: np.ndarray, selected: np.ndarray, clicks: Clicks, edges: np.ndarray | None = None
+) -> np.ndarray:
     """The selection after the last of `clicks` by the image's edges: the watershed (`flood`)
     proposes a new selection from the old one (every click certain); only the part of the
     change connected to the last click is taken, added for a left click, removed for a right
-    one."""
+    one. `edges`: edge_map(pixels), when the caller has it already."""
+    edges = edge_map(pixels) if edges is None else edges
+    return take_clicked_part(selected, flood(edges, selected, clicks), clicks)
+
+
+def take_clicked_part(selected: np.ndarray, proposed: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """Of the change from `selected` to `proposed`, only the part connected to the last click:
+    added for a left click, removed for a right one."""
     x, y, inside = clicks.points[-1]
-    candidate = flood(pixels, selected, clicks)
     disk = click_disk(selected.shape, x, y)
     if inside:
-        part = connected_at((candidate & ~selected) | disk, x, y)
+        part = connected_at((proposed & ~selected) | disk, x, y)
         return fill_small_holes(selected | part, max_share=0.01)
-    part = connected_at((selected & ~candidate) | (disk & selected), x, y)
+    part = connected_at((selected & ~proposed) | (disk & selected), x, y)
     return selected & ~part
 
 
@@ -356,7 +364,7 @@ def hybrid_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.
     take or drop a large piece; GrabCut's correction (`grabcut_edit`) keeps to where the colours
     change, so on such an object its outline is the one on the object's edge."""
     edges = edge_map(pixels)
-    by_edits = edit(pixels, selected, clicks)
+    by_edits = edit(pixels, selected, clicks, edges)
     by_colour = grabcut_edit(pixels, selected, clicks)
     if insisted(selected, by_colour, by_edits, clicks):
         return by_edits
@@ -390,18 +398,12 @@ def grabcut_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np
     click, removed for a right one. It runs in a window around the selection and the click
     (`WINDOW_MARGIN`) with `CORRECTION_ITERATIONS`: it starts from a selection, not from
     nothing, and the page waits for it after every click."""
-    x, y, inside = clicks.points[-1]
-    disk = click_disk(selected.shape, x, y)
-    rows, cols = window(selected | disk)
+    x, y, _ = clicks.points[-1]
+    rows, cols = window(selected | click_disk(selected.shape, x, y))
     trimap = correction_trimap(selected, clicks)
     proposed = selected.copy()  # outside the window: unchanged
     proposed[rows, cols] = correction(pixels[rows, cols], trimap[rows, cols])
-    proposed = keep_clicked_parts(proposed, clicks)
-    if inside:
-        part = connected_at((proposed & ~selected) | disk, x, y)
-        return fill_small_holes(selected | part, max_share=0.01)
-    part = connected_at((selected & ~proposed) | (disk & selected), x, y)
-    return selected & ~part
+    return take_clicked_part(selected, keep_clicked_parts(proposed, clicks), clicks)
 
 
 def correction(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -441,8 +443,9 @@ def outline_strength(selected: np.ndarray, edges: np.ndarray) -> float:
     return float(edges[outline].mean()) if outline.any() else 0.0
 
 
-def flood(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
-    """Where the object is by the image's edges: a watershed of the colour gradient flooded
+def flood(edges: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+    """Where the object is by the image's edges: a watershed of the colour gradient (`edges`,
+    edge_map's) flooded
     from the inside clicks (and, for a left click, the selection's core), against the outside
     clicks and the image border. Regions of one colour separated by an edge (a cup on its
     saucer) are split where the edge is; colour alone (GrabCut) cannot split them."""
@@ -456,7 +459,7 @@ def flood(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarra
         markers[core(selected)] = 1
     for x, y, inside in clicks.points:
         markers[click_disk(selected.shape, x, y)] = 1 if inside else 2
-    return watershed(edge_map(pixels), markers) == 1
+    return watershed(edges, markers) == 1
 
 
 def core(selected: np.ndarray) -> np.ndarray:
