@@ -46,6 +46,12 @@ def resize_image(image: Tensor, height: int, width: int) -> Tensor:
     return resized.permute(0, 2, 3, 1).contiguous()
 
 
+def size_within(height: int, width: int, side: int) -> tuple[int, int]:
+    """(height, width) scaled so the longer side is at most `side` px (never enlarged)."""
+    scale = min(1.0, side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def preview_image(image: Tensor, side: int) -> Tensor:
     """IMAGE [B, H, W, C] at most `side` px a side, for a preview. A large photo is first
     subsampled by striding (a view), so no full-size copy is ever made."""

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..conditioning.composite import size_within
 from .light import Light, angles_from_direction
 from .normals import heights_from_depth, normals_from_heights
 from .progress import Tick, advance
@@ -204,13 +205,8 @@ def scene_light_ticks(batch: int) -> int:
     return batch * len(SCENE_RELIEFS)
 
 
-def _work_size(height: int, width: int) -> tuple[int, int]:
-    scale = min(1.0, SCENE_WORK_SIDE / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def _scene_one(values: Tensor, depth: Tensor, region: Tensor, tick: Tick = None):
-    size = _work_size(*values.shape)
+    size = size_within(*values.shape, SCENE_WORK_SIDE)
     small = F.interpolate(
         torch.stack([values, depth, region.float()])[None], size=size, mode="area"
     )[0]

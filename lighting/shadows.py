@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import Tensor
 
-from ..conditioning.composite import resize_image
+from ..conditioning.composite import resize_image, size_within
 from ..conditioning.crop_stitch import Box, bounding_box
 from ..conditioning.filters import gaussian_blur
 from ..conditioning.mask import grow_mask
@@ -117,11 +117,9 @@ def fit_relief(
 
 
 def _fit_size(image: Tensor, depth: Tensor, region: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    height, width = depth.shape[1:]
-    scale = min(1.0, FIT_SIDE / max(height, width))
-    if scale == 1.0:
+    size = size_within(*depth.shape[1:], FIT_SIDE)
+    if size == tuple(depth.shape[1:]):
         return image, depth, region
-    size = max(1, round(height * scale)), max(1, round(width * scale))
     small = resize_image(
         torch.cat([image[..., :3], depth[..., None], region[..., None]], -1), *size
     )
@@ -292,8 +290,7 @@ def shadow_mask(
             advance(tick, TICKS_PER_IMAGE)
             continue
         rows, cols = box.slices
-        scale = min(1.0, WORK_SIDE / max(box.height, box.width))
-        size = max(1, round(box.height * scale)), max(1, round(box.width * scale))
+        size = size_within(box.height, box.width, WORK_SIDE)
         part_image = resize_image(image[index : index + 1, rows, cols, :3], *size)
         part_subject = resize_image(subject[index : index + 1, rows, cols, None], *size)[..., 0]
         part_depth = None
