@@ -249,9 +249,9 @@ def preview_mask(body: dict) -> tuple[bytes, tuple[int, int]]:
     painted = painted if painted_how in ("add", "refine") else None
     hint = painted.numpy() if painted is not None and painted_how == "refine" else None
     person = photo_person(path, stamp) if clicks.inside else None
-    selected = torch.from_numpy(select(rgb.numpy(), clicks, hint, person))
-    if painted is not None and painted_how == "add":
-        selected = torch.maximum(selected, painted)
+    selected = combine(
+        torch.from_numpy(select(rgb.numpy(), clicks, hint, person)), painted, painted_how
+    )
     picture = Image.fromarray((selected.numpy() * 255).astype(np.uint8), "L")
     buffer = bytes_io.BytesIO()
     picture.save(buffer, "PNG")
