@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import re
 import stat
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import folder_paths
 
-from .common import model_file_names, model_file_path, running_server
+from .common import json_body, model_file_names, model_file_path, running_server
 
 CLI_SUBFOLDER = "relight_cli"  # host/cli.py uploads and saves there
 PACK_ROOT = Path(__file__).resolve().parents[1]
@@ -104,12 +103,10 @@ def remove_regular_file(folder: int, name: str) -> bool:
 def parse_cleanup_body(raw: bytes) -> dict[str, list[str]]:
     """The body as UTF-8 JSON (RFC 8259; a charset in the header is not consulted), checked;
     raises BadBody saying what was expected."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadBody(f"the body is over {MAX_BODY_BYTES} bytes; expected {EXPECTED_BODY}")
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BadBody(f"the body is not JSON (UTF-8); expected {EXPECTED_BODY}") from None
+        body = json_body(raw, MAX_BODY_BYTES)
+    except ValueError as error:
+        raise BadBody(f"{error}; expected {EXPECTED_BODY}") from None
     if not isinstance(body, dict):
         raise BadBody(f"the body is a JSON {type(body).__name__}; expected {EXPECTED_BODY}")
     unknown = sorted(set(body) - set(BODY_KEYS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -106,6 +107,18 @@ def running_server():
         return None
     server = getattr(PromptServer, "instance", None)
     return None if server is None else (web, server)
+
+
+def json_body(raw: bytes, limit: int) -> object:
+    """A route's request body (read up to `limit` + 1 bytes) as UTF-8 JSON (RFC 8259: a charset
+    in the header is not consulted); ValueError saying what is wrong with it. Nesting too deep
+    for the parser is 'not JSON' too, never a traceback."""
+    if len(raw) > limit:
+        raise ValueError(f"the body is over {limit} bytes")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValueError("the body is not JSON (UTF-8)") from None
 
 
 def progress_ticker(total: int) -> Callable[[], None]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import io as bytes_io
-import json
 import os
 
 import numpy as np
@@ -16,7 +15,7 @@ from comfy_api.v0_0_2 import io, ui
 from ..conditioning.composite import preview_image
 from ..conditioning.mask import as_mask_batch, resize_mask
 from ..conditioning.select import Clicks, SelectionError, parse_clicks, select
-from .common import CATEGORY, running_server
+from .common import CATEGORY, json_body, running_server
 
 PAINTED = ["add", "refine", "ignore"]
 PREVIEW_SIDE = 2048
@@ -269,13 +268,10 @@ def register_select_route() -> bool:
     @server.routes.post(ROUTE)
     async def select_route(request: web.Request) -> web.Response:
         try:
-            raw = await request.content.read(MAX_BODY_BYTES + 1)
-            if len(raw) > MAX_BODY_BYTES:
-                raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes")
             try:
-                body = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                raise BadRequest("the body is not JSON") from None
+                body = json_body(await request.content.read(MAX_BODY_BYTES + 1), MAX_BODY_BYTES)
+            except ValueError as error:
+                raise BadRequest(str(error)) from None
             loop = asyncio.get_running_loop()
             png, size = await loop.run_in_executor(None, preview_mask, body)
         except BadRequest as error:
