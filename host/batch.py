@@ -52,6 +52,7 @@ from .rendering import (
     check_out_path,
     comfy_url,
     read_inputs,
+    regular_file_bytes,
     render,
     write_atomically,
 )
@@ -336,13 +337,9 @@ def output_is_whole(path: Path) -> bytes | None:
     """The output's bytes when it is a regular file (not a link) that is a whole PNG, CRCs and
     IEND included, whose pixels decode; None otherwise."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = regular_file_bytes(path, follow_links=False)
     except (OSError, ValueError):
         return None
-    with open(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return None
-        data = file.read()
     if not chunks_are_whole(data):
         return None
     try:

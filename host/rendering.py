@@ -75,25 +75,36 @@ def read_image_file(option: str, path: Path) -> tuple[bytes, str]:
     return data, image_format
 
 
-def read_file(option: str, path: Path) -> bytes:
+class NotRegularFile(OSError):
+    """A device, FIFO, socket or folder where a file's bytes were expected."""
+
+
+def regular_file_bytes(path: Path, follow_links: bool = True) -> bytes:
     """A regular file's bytes. A device, FIFO or socket is refused without reading it (a FIFO
-    is opened non-blocking, so one with no writer does not hang the batch)."""
+    is opened non-blocking, so one with no writer does not hang a batch): NotRegularFile naming
+    its kind. follow_links False: a link is refused too (OSError). A NUL in the name:
+    ValueError."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    descriptor = os.open(path, flags)
+    with open(descriptor, "rb") as file:
+        kind = file_kind(os.fstat(descriptor).st_mode)
+        if kind != "regular file":
+            raise NotRegularFile(f"{path} is a {kind}; expected a regular file")
+        return file.read()
+
+
+def read_file(option: str, path: Path) -> bytes:
+    """regular_file_bytes, what goes wrong as an error naming the option."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return regular_file_bytes(path)
     except FileNotFoundError:
         raise OptionError(option, f"no such file: {path}") from None
     except ValueError:  # a NUL character in the name
         raise OptionError(option, f"{path!r}: a NUL character in the name") from None
+    except NotRegularFile as error:
+        raise OptionError(option, str(error)) from None
     except OSError as error:
         raise OptionError(option, f"cannot read {path}: {error.strerror}") from None
-    with open(descriptor, "rb") as file:
-        kind = file_kind(os.fstat(descriptor).st_mode)
-        if kind != "regular file":
-            raise OptionError(option, f"{path} is a {kind}; expected a regular file")
-        try:
-            return file.read()
-        except OSError as error:
-            raise OptionError(option, f"cannot read {path}: {error.strerror}") from None
 
 
 def file_kind(mode: int) -> str:
