@@ -504,15 +504,7 @@ def test_a_photo_nobody_painted_is_selected_by_one_click(page: Page, server_url:
         arg=selector,
         timeout=20_000,
     )
-    canvas = page.box(".relight-select-widget canvas")
-    drawn = page.evaluate(
-        """() => { const c = document.querySelector('.relight-select-widget canvas');
-             return [c.width, c.height]; }"""
-    )
-    scale = min(drawn[0] / 512, drawn[1] / 512) * canvas["width"] / drawn[0]
-    left = canvas["x"] + (canvas["width"] - 512 * scale) / 2
-    top = canvas["y"] + (canvas["height"] - 512 * scale) / 2
-    page.page.mouse.click(left + 91 * scale, top + 279 * scale)  # on the sphere
+    page.page.mouse.click(*canvas_point(page, (512, 512), 91, 279))  # on the sphere
     page.run()
     entry = finished(server_url)
     assert entry["status"]["status_str"] == "success", entry["status"]
@@ -525,6 +517,21 @@ def test_a_photo_nobody_painted_is_selected_by_one_click(page: Page, server_url:
     assert (selected & truth).sum() / (selected | truth).sum() > 0.8
 
 
+def canvas_point(page: Page, size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
+    """Where pixel (x, y) of a photo of `size` (width, height) is on the page, in the click
+    canvas that shows it letterboxed."""
+    canvas = page.box(".relight-select-widget canvas")
+    drawn = page.evaluate(
+        """() => { const c = document.querySelector('.relight-select-widget canvas');
+             return [c.width, c.height]; }"""
+    )
+    width, height = size
+    scale = min(drawn[0] / width, drawn[1] / height) * canvas["width"] / drawn[0]
+    left = canvas["x"] + (canvas["width"] - width * scale) / 2
+    top = canvas["y"] + (canvas["height"] - height * scale) / 2
+    return left + x * scale, top + y * scale
+
+
 def cup_reference() -> np.ndarray:
     """The cup's drawn reference mask (benchmarks/select_photos/cases.json), 600 x 400."""
     from relight_inpaint.benchmarks.click_select import CASES, reference_mask
@@ -535,16 +542,8 @@ def cup_reference() -> np.ndarray:
 def click_on_photo(page: Page, x: float, y: float, button: str = "left") -> np.ndarray:
     """A real click on the bundled photo in the click canvas at photo pixel (x, y); the mask
     the pack's route answered (what the node draws), at the photo's size."""
-    canvas = page.box(".relight-select-widget canvas")
-    drawn = page.evaluate(
-        """() => { const c = document.querySelector('.relight-select-widget canvas');
-             return [c.width, c.height]; }"""
-    )
-    scale = min(drawn[0] / 600, drawn[1] / 400) * canvas["width"] / drawn[0]
-    left = canvas["x"] + (canvas["width"] - 600 * scale) / 2
-    top = canvas["y"] + (canvas["height"] - 400 * scale) / 2
     with page.page.expect_response(lambda r: r.url.endswith("/relight/select")) as answer:
-        page.page.mouse.click(left + x * scale, top + y * scale, button=button)
+        page.page.mouse.click(*canvas_point(page, (600, 400), x, y), button=button)
     assert answer.value.status == 200, answer.value.text()
     assert answer.value.headers.get("content-type") == "image/png"
     # Playwright gives no body for this fetch: the same request again (the answer is the same).
