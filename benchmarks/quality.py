@@ -15,6 +15,13 @@ Every method runs in the same call: the model, the baseline model (the previous 
 on the gradient light map) through the same CLI, and in-process the pipeline with its refiner off
 (re-shading with the pack's estimated normals and light) and, as a reference only, re-shading
 with the renderer's true normals. The pack's pipeline never sees true normals.
+--encoding camera: the scenes as a camera writes them. The renderer's images are linear light
+(tonemapped) saved as they are, which no camera or PNG a user has does: a relight whose
+arithmetic is in linear light after decoding sRGB, as it must be on photos, is scored against
+the wrong curve on them (its changes come out as their 1/2.4 power). camera encodes every input
+and truth to sRGB first and reads the light of an output after decoding it; both encodings are
+worth printing, each tree in the same encoding. --scenes-only skips the photos, the scene-light
+fit and the speed runs (a shorter run for comparing trees).
 Colour kept under a white light: the bundled photo and scikit-image's astronaut (a colour
 portrait) relit from four directions; the median rg-chromaticity shift inside the mask.
 Prints tables, writes PNG grids (held-out examples; both photos under four lights) to --out-dir,
@@ -89,6 +96,7 @@ class Case:
     depth_relief: float  # its range as a fraction of the image side (heights_from_depth's relief)
     scene_light: np.ndarray  # the scene's light direction (the request in relight cases)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    encoding: str = "rendered"  # see --encoding
 
 
 def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -136,8 +144,30 @@ def light_options(light: dict) -> dict:
     }
 
 
-def make_cases(seed: int) -> tuple[list[Case], dict]:
+def srgb_encoded(linear: np.ndarray) -> np.ndarray:
+    """Linear 0..1 -> sRGB-encoded 0..1 (the exact piecewise curve), as a camera writes it."""
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(
+        linear <= 0.0031308, linear * 12.92, 1.055 * np.power(linear, 1 / 2.4) - 0.055
+    ).astype(np.float32)
+
+
+def srgb_decoded(encoded: np.ndarray) -> np.ndarray:
+    encoded = np.clip(encoded, 0.0, 1.0)
+    return np.where(
+        encoded <= 0.04045, encoded / 12.92, np.power((encoded + 0.055) / 1.055, 2.4)
+    ).astype(np.float32)
+
+
+ENCODING = {"rendered": lambda image: image, "camera": srgb_encoded}
+DECODING = {"rendered": lambda image: image, "camera": srgb_decoded}
+
+
+def make_cases(seed: int, encoding: str = "rendered") -> tuple[list[Case], dict]:
     sample = render_sample(seed, size=SIZE)
+    encode = ENCODING[encoding]
+    for key in ("image", "image_light2", "image_without_target"):
+        sample[key] = encode(sample[key])
     target = sample["target_mask"] > 0.5
     pasted = np.where(target[..., None], sample["image_light2"], sample["image"])
     eroded = cv2.erode(target.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
@@ -151,10 +181,11 @@ def make_cases(seed: int) -> tuple[list[Case], dict]:
         "depth": depth_map(sample["surface_z"]).astype(np.float32),
         "depth_relief": float(np.ptp(sample["surface_z"])) / 2.0,  # the frame spans 2 units
         "scene_light": np.asarray(sample["light"]["direction"]),
+        "encoding": encoding,
     }
     relight_mask = grow(sample["target_mask"], MASK_GROW)
     flipped = mirrored(sample["light"])
-    mirror_truth = render_relit_target(sample["scene"], SIZE, flipped)
+    mirror_truth = encode(render_relit_target(sample["scene"], SIZE, flipped))
     hole = np.maximum(sample["target_mask"], sample["shadow_mask"])
     cases = [
         Case(
@@ -294,7 +325,8 @@ def normals_error(case: Case) -> float:
 
 def light_error(case: Case, image: np.ndarray) -> float | None:
     """Angle between the light the target shows (on its eroded mask) and the request."""
-    fitted = fit_light_direction(image, case.albedo, case.normals, case.target)
+    linear = DECODING[case.encoding](image)
+    fitted = fit_light_direction(linear, case.albedo, case.normals, case.target)
     return None if fitted is None else angle_degrees(fitted, case.request)
 
 
@@ -438,30 +470,38 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=None, help="sampling steps (default: the workflow's)"
     )
+    parser.add_argument("--encoding", choices=sorted(ENCODING), default="rendered")
+    parser.add_argument("--scenes-only", action="store_true")
     args = parser.parse_args()
     steps = default_steps() if args.steps is None else args.steps
     folder = args.out_dir
     folder.mkdir(parents=True, exist_ok=True)
     cases, lights = [], []
     for i in range(args.scenes):
-        scene_cases, scene_lights = make_cases(HELD_OUT_SEED_BASE + i)
+        scene_cases, scene_lights = make_cases(HELD_OUT_SEED_BASE + i, args.encoding)
         cases += scene_cases
         lights += [scene_lights[c.name] for c in scene_cases]
     manifest = write_manifest(cases, lights, folder, args.model, steps, args.baseline_model)
     models = {"model": args.model, "previous": args.baseline_model}
     with start_server() as server:
         run_batch(manifest, folder, server.url)
-        seconds_512 = {
-            (label, n): speed_512(server.url, name, n, folder)
-            for label, name in models.items()
-            for n in sorted({steps, 20})
-        }
-        photos = photo_runs(server.url, models, folder)
+        if not args.scenes_only:
+            seconds_512 = {
+                (label, n): speed_512(server.url, name, n, folder)
+                for label, name in models.items()
+                for n in sorted({steps, 20})
+            }
+            photos = photo_runs(server.url, models, folder)
         peak_rss = server.peak_rss_bytes()
     for index, (case, light) in enumerate(zip(cases, lights, strict=True)):
         collect_outputs(folder / f"{index:04d}_{case.name}", case, light)
     rows = score(cases)
-    print(f"{args.scenes} held-out scenes at {SIZE}x{SIZE}, model {args.model}, {steps} steps; ")
+    examples = [[c.input, c.outputs["model"], c.outputs["previous"], c.truth] for c in cases[:12]]
+    save_png(folder / "heldout_grid.png", grid(examples))
+    print(
+        f"{args.scenes} held-out scenes at {SIZE}x{SIZE} ({args.encoding}), model {args.model}, "
+        f"{steps} steps;"
+    )
     print(f"previous = {args.baseline_model}; refiner_off and true_normals run in-process")
     print(f"{'task':<10}{'method':<14}{'PSNR':>8}{'SSIM':>8}{'angle p50':>11}{'p90':>8}")
     for task, method, psnr, ssim, p50, p90 in rows:
@@ -471,6 +511,8 @@ def main() -> None:
         f"normals (silhouette estimate vs renderer), median over {len(curved)} curved objects: "
         f"{statistics.median(normals_error(c) for c in curved):.1f} deg"
     )
+    if args.scenes_only:
+        return
     scene = [scene_light_error(c) for c in cases if c.name == "relight"]
     print(
         f"scene light outside the mask, from the renderer's depth as a user's depth map "
@@ -498,8 +540,6 @@ def main() -> None:
             f"({ratio:.2f}x the previous default)"
         )
     print(f"host peak RSS: {peak_rss / 2**30:.2f} GiB")
-    examples = [[c.input, c.outputs["model"], c.outputs["previous"], c.truth] for c in cases[:12]]
-    save_png(folder / "heldout_grid.png", grid(examples))
     for (name, label), (picture, _) in photos.items():
         save_png(folder / f"{name}_{label}_grid.png", picture)
     print(f"grids: {folder}")

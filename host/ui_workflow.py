@@ -12,26 +12,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"}  # COLOR: newer hosts
-NODE_WIDTH = 300
-COLUMN_GAP = 30
+# Compact enough that each template opens whole at VIEW_SCALE in a 1600 x 1000 window (the
+# first layout was 2030 x 1268 units: fitted at 59 %, node text 7 px on screen).
+NODE_WIDTH = 250
+COLUMN_GAP = 20
 # Newer frontends (1.49, ComfyUI 0.33) draw Load Image about 330 px wide whatever its saved size:
 # its column is made wider so it cannot reach into the next one.
-NODE_WIDTHS = {"LoadImage": 340}
-ROW_GAP = 50
+NODE_WIDTHS = {"LoadImage": 330}
+ROW_GAP = 24
 TITLE_HEIGHT = 30
 ROW_HEIGHT = 24  # a socket or widget row, as the frontend draws them
 # Room for what a node shows below its widgets: LoadImage's photo, a preview's image, the light
 # widget's sphere, Select by Clicks' canvas.
 EXTRA_HEIGHT = {
     "LoadImage": 300,
-    "PreviewImage": 240,
+    "PreviewImage": 130,
     "SaveImage": 300,
     "LightDirectionEncode": 240,
     "SelectByClicks": 300,
+    "CLIPTextEncode": 60,  # its prompt box
 }
 PREVIEW_TYPES = {"PreviewImage"}  # placed under the node they show (see anchors)
-NOTE_CHARS_PER_LINE = 42
+NOTE_CHARS_PER_LINE = 34
 NOTE_LINE_HEIGHT = 20
+# The view a template opens with (the frontend restores a saved one, and fits the graph to the
+# window when there is none): the whole graph in a 1600 x 1000 window, clear of the side bar and
+# the menu, at no less than VIEW_SCALE, where node text (12-14 px) is 10 px or more on screen.
+VIEW_WINDOW = (1600, 1000)
+# left, top, right, bottom (px): the side bar; the tab bar, the announcement banner and the
+# floating Run bar over the canvas's top (they hid Save's title at first)
+VIEW_MARGINS = (80, 130, 20, 20)
+VIEW_SCALE = 0.84
 
 
 @dataclass(frozen=True)
@@ -50,8 +61,8 @@ MASK_NOTE = (
     "Or click the object in Select by Clicks (right-click: not the object), then Run."
 )
 LIGHT_NOTE = (
-    "Drag the dot on the sphere to move the light (the dark ring: behind the subject). "
-    "The swatch sets its colour."
+    "On Light Direction's sphere, drag the dot to move the light (the dark ring: behind the "
+    "subject). The swatch sets its colour."
 )
 DEFAULT_MODEL_NOTE = (
     "The pack's own model predicts in one step: steps, cfg, sampler and scheduler change "
@@ -61,14 +72,16 @@ TEMPLATES = {
     "relight_inpaint_photo": Template(
         "relight_inpaint_photo",
         "1 Relight a region",
-        (("1", MASK_NOTE), ("4", LIGHT_NOTE), ("6", DEFAULT_MODEL_NOTE)),
+        # the light's note sits at the top of the next column: above the sphere it made the
+        # column too tall for the template to open at a readable size
+        (("1", MASK_NOTE), ("5", LIGHT_NOTE), ("6", DEFAULT_MODEL_NOTE)),
     ),
     "iclight_fc_sd15": Template(
         "iclight_fc_sd15",
         "2 Relight with IC-Light",
         (
             ("5", MASK_NOTE),
-            ("8", LIGHT_NOTE),
+            ("12", LIGHT_NOTE),
             (
                 "2",
                 "Needs iclight_sd15_fc.safetensors in models/diffusion_models and an SD1.5 "
@@ -345,8 +358,28 @@ def api_to_ui(api: dict, object_info: dict, template: Template | None = None) ->
         "links": links,
         "groups": [],
         "config": {},
-        "extra": {},
+        "extra": {"ds": saved_view(all_nodes)},
         "version": 0.4,
+    }
+
+
+def saved_view(nodes: list[dict]) -> dict:
+    """The frontend's `extra.ds` that shows every node (title bars included) inside
+    VIEW_WINDOW less VIEW_MARGINS, as large as fits up to 1:1 and centred. Screen = (graph +
+    offset) x scale."""
+    left = min(n["pos"][0] for n in nodes)
+    top = min(n["pos"][1] - TITLE_HEIGHT for n in nodes)
+    right = max(n["pos"][0] + n["size"][0] for n in nodes)
+    bottom = max(n["pos"][1] + n["size"][1] for n in nodes)
+    margin_left, margin_top, margin_right, margin_bottom = VIEW_MARGINS
+    width = VIEW_WINDOW[0] - margin_left - margin_right
+    height = VIEW_WINDOW[1] - margin_top - margin_bottom
+    scale = min(1.0, width / (right - left), height / (bottom - top))
+    x = margin_left + (width - scale * (right - left)) / 2
+    y = margin_top + (height - scale * (bottom - top)) / 2
+    return {
+        "scale": round(scale, 4),
+        "offset": [round(x / scale - left, 1), round(y / scale - top, 1)],
     }
 
 

@@ -247,6 +247,13 @@ ON_SCREEN = """() => {
 }"""
 
 
+# The zoom the template opened at, and the frontend's node text sizes (px at 1:1): a template
+# first opened at 59 %, its text 7 px high.
+TEXT_SIZES = (
+    "() => [window.app.canvas.ds.scale, LiteGraph.NODE_TEXT_SIZE, LiteGraph.NODE_SUBTEXT_SIZE]"
+)
+
+
 @pytest.mark.parametrize("name", list(TEMPLATES))
 def test_template_opens_fitted_with_thumbnail_and_no_errors(page: Page, name: str):
     title = TEMPLATES[name].title
@@ -265,6 +272,8 @@ def test_template_opens_fitted_with_thumbnail_and_no_errors(page: Page, name: st
     assert not clashes, [(rects[i][0], rects[j][0]) for i, j in clashes]
     for kind, left, top, right, bottom, width, height in page.evaluate(ON_SCREEN):
         assert left >= 60 and top >= 0 and right <= width and bottom <= height, kind
+    scale, text, subtext = page.evaluate(TEXT_SIZES)
+    assert scale * min(text, subtext) >= 10, f"node text {scale * min(text, subtext):.1f} px"
 
 
 def missing_models_text(page) -> str:

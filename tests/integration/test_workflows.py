@@ -23,6 +23,10 @@ from relight_inpaint.host.comfy_server import (
 from relight_inpaint.host.ui_workflow import (
     STOCK_NODES,
     TEMPLATES,
+    TITLE_HEIGHT,
+    VIEW_MARGINS,
+    VIEW_SCALE,
+    VIEW_WINDOW,
     api_to_ui,
     ui_file_name,
     widget_names,
@@ -178,6 +182,28 @@ def test_ui_workflow_is_the_current_conversion_of_its_api_twin(info: dict, name:
     assert committed == converted, (
         "workflows/ is stale: run .venv/bin/python -m host.build_workflows"
     )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_template_opens_at_a_readable_zoom_with_every_node_in_view(name: str):
+    """The saved view: at least VIEW_SCALE (node text 10 px or more on screen) and every node
+    inside the 1600 x 1000 window less its margins (the browser test checks it on the page)."""
+    workflow = json.loads((WORKFLOWS / ui_file_name(name)).read_text())
+    view = workflow["extra"]["ds"]
+    assert view["scale"] >= VIEW_SCALE
+    left, top, right, bottom = VIEW_MARGINS
+    for node in workflow["nodes"]:
+        x0, y0 = (
+            (node["pos"][i] - (TITLE_HEIGHT if i else 0) + view["offset"][i]) * view["scale"]
+            for i in (0, 1)
+        )
+        x1, y1 = (
+            (node["pos"][i] + node["size"][i] + view["offset"][i]) * view["scale"] for i in (0, 1)
+        )
+        assert x0 >= left - 0.5 and y0 >= top - 0.5, node["type"]
+        assert x1 <= VIEW_WINDOW[0] - right + 0.5 and y1 <= VIEW_WINDOW[1] - bottom + 0.5, node[
+            "type"
+        ]
 
 
 def test_stock_nodes_keep_the_widgets_the_workflows_were_made_with(info: dict):

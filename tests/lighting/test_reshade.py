@@ -10,6 +10,7 @@ from relight_inpaint.lighting.exposure import to_linear, to_srgb
 from relight_inpaint.lighting.light import direction_from_angles, make_light
 from relight_inpaint.lighting.light_estimate import estimate_light, luminance
 from relight_inpaint.lighting.reshade import (
+    EXPOSURE_RANGE,
     MIN_FILL,
     keep_colours,
     reshade,
@@ -72,17 +73,29 @@ def test_the_side_facing_the_light_brightens_with_the_estimated_shape():
     assert right_to_left(0.0) / right_to_left(180.0) > 1.5
 
 
-def test_exposure_is_kept_and_intensity_is_a_relative_change():
-    """A light moved to the side changes which half is bright, not how bright the subject is
-    (the first relights kept 38 % of a portrait's brightness); intensity 1.5 asks for 1.5x."""
+def test_exposure_follows_the_light_only_within_the_range_and_intensity_is_relative():
+    """A light moved to the side changes which half is bright, and how bright the subject is
+    only within EXPOSURE_RANGE (the first relights kept 38 % of a portrait's brightness; held
+    at exactly 1, a pasted object kept the brightness of the light it came from): the light
+    kept where it is keeps it, moved to the side darkens a sphere no further than the range's
+    low end; intensity 1.5 asks for 1.5x."""
     image, mask, _ = photo_of_sphere((0.0, 0.2, 0.98), albedo=(0.3, 0.25, 0.2))
+    low, high = EXPOSURE_RANGE
+
+    def exposure(azimuth: float, elevation: float, intensity: float = 1.0) -> float:
+        light = make_light(direction_from_angles(azimuth, elevation), intensity, 0.15)
+        return mean_luma(reshade(image, mask, light).image, mask) / mean_luma(image, mask)
+
+    assert exposure(90.0, 78.0) == pytest.approx(1.0, abs=0.05)  # about where it was
     for azimuth in (0.0, 90.0, 180.0):
-        side = make_light(direction_from_angles(azimuth, 30.0), 1.0, 0.15)
-        out = reshade(image, mask, side).image
-        assert mean_luma(out, mask) / mean_luma(image, mask) == pytest.approx(1.0, abs=0.02)
+        assert low - 0.02 <= exposure(azimuth, 10.0) <= high + 0.02
+    assert exposure(0.0, 10.0) == pytest.approx(low, abs=0.02)  # a sphere's would be ~1/3
     brighter = reshade(image, mask, make_light(direction_from_angles(0.0, 30.0), 1.5))
+    same = reshade(image, mask, make_light(direction_from_angles(0.0, 30.0), 1.0))
     core = brighter.subject.reach > 0.999  # the change fades out toward the region's edge
-    assert mean_luma(brighter.image, core) / mean_luma(image, core) == pytest.approx(1.5, abs=0.05)
+    assert mean_luma(brighter.image, core) / mean_luma(same.image, core) == pytest.approx(
+        1.5, abs=0.05
+    )
 
 
 def test_the_far_side_keeps_a_fill():
