@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..lighting.progress import Tick, advance
 from .filters import gaussian_blur
 from .prefill import push_pull_fill
 
@@ -37,10 +38,11 @@ CONTEXT = 32  # px around the hole that patches may come from, at least
 WORK_SIDE = 512  # a larger hole and its context are filled at this longer side, then resized
 
 
-def exemplar_fill(image: Tensor, known: Tensor, seed: int = 0) -> Tensor:
+def exemplar_fill(image: Tensor, known: Tensor, seed: int = 0, tick: Tick = None) -> Tensor:
     """Fill where known == 0 (image [B,C,H,W], known [B,1,H,W]); known pixels stay unchanged.
     Deterministic for a seed. Falls back to the push-pull fill where the image has no complete
-    patch outside the hole to copy from."""
+    patch outside the hole to copy from. `tick` is called exemplar_fill_rounds(known) times,
+    once per search-and-vote round (lighting/progress)."""
     known = (known > 0.5).to(image.dtype)
     smooth = push_pull_fill(image, known)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -52,9 +54,34 @@ def exemplar_fill(image: Tensor, known: Tensor, seed: int = 0) -> Tensor:
         rows, cols = box
         crop = smooth[b, :, rows, cols].float().cpu()
         crop_known = known[b, 0, rows, cols].cpu() > 0
-        filled[b, :, rows, cols] = _fill_at_work_size(crop, crop_known, generator).to(filled)
+        work = _fill_at_work_size(crop, crop_known, generator, tick)
+        filled[b, :, rows, cols] = work.to(filled)
     relit = relight_to(filled, smooth, known)
     return torch.where(known > 0, image, relit)
+
+
+def exemplar_fill_rounds(known: Tensor) -> int:
+    """How many rounds exemplar_fill makes for `known` [B,1,H,W] (its progress bar's length)."""
+    rounds = 0
+    for one in known[:, 0] > 0.5:
+        box = hole_context(one)
+        if box is not None:
+            rows, cols = box
+            rounds += _planned_rounds(one[rows, cols].shape)
+    return rounds
+
+
+def _planned_rounds(shape: tuple[int, int]) -> int:
+    """Search-and-vote rounds for a hole's context of `shape`: EM_ITERATIONS at the coarsest
+    pyramid level, FINE_EM_ITERATIONS at each finer one (as _fill_at_work_size and _pyramid)."""
+    height, width = shape
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    side = min(max(1, round(height * scale)), max(1, round(width * scale)))
+    levels = 1
+    while side // 2 >= COARSEST_SIDE:
+        side = -(-side // 2)  # the pyramid's pooling rounds up
+        levels += 1
+    return EM_ITERATIONS + FINE_EM_ITERATIONS * (levels - 1)
 
 
 def hole_context(known: Tensor) -> tuple[slice, slice] | None:
@@ -75,16 +102,18 @@ def hole_context(known: Tensor) -> tuple[slice, slice] | None:
     )
 
 
-def _fill_at_work_size(crop: Tensor, known: Tensor, generator: torch.Generator) -> Tensor:
+def _fill_at_work_size(
+    crop: Tensor, known: Tensor, generator: torch.Generator, tick: Tick = None
+) -> Tensor:
     """_fill_one on the crop, shrunk first when its longer side exceeds WORK_SIDE."""
     height, width = known.shape
     scale = WORK_SIDE / max(height, width)
     if scale >= 1:
-        return _fill_one(crop, known, generator)
+        return _fill_one(crop, known, generator, tick)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     small = F.interpolate(crop[None], size=size, mode="area")[0]
     small_known = F.interpolate(known[None, None].float(), size=size, mode="area")[0, 0] > 0.999
-    filled = _fill_one(small, small_known, generator)
+    filled = _fill_one(small, small_known, generator, tick)
     return F.interpolate(filled[None], size=(height, width), mode="bicubic")[0]
 
 
@@ -117,18 +146,24 @@ def _pyramid(image: Tensor, known: Tensor) -> list[tuple[Tensor, Tensor]]:
     return levels
 
 
-def _fill_one(image: Tensor, known: Tensor, generator: torch.Generator) -> Tensor:
-    """image [C,H,W] (hole already smoothly filled), known [H,W] bool."""
+def _fill_one(
+    image: Tensor, known: Tensor, generator: torch.Generator, tick: Tick = None
+) -> Tensor:
+    """image [C,H,W] (hole already smoothly filled), known [H,W] bool. Ticks
+    _planned_rounds(known.shape) times, a fill cut short included."""
+    planned = _planned_rounds(tuple(known.shape))
     if bool(known.all()):
+        advance(tick, planned)
         return image
     levels = _pyramid(image, known)
-    estimate, nnf = levels[-1][0], None
+    estimate, nnf, done = levels[-1][0], None, 0
     for depth, (values, mask) in enumerate(reversed(levels)):
         if estimate.shape[-2:] != values.shape[-2:]:
             up = F.interpolate(estimate[None], size=values.shape[-2:], mode="bilinear")[0]
             estimate = torch.where(mask, values, up)
         level = _Level(values, mask, generator)
         if level.sources.numel() == 0:
+            advance(tick, planned - done)
             return image  # nothing complete to copy from: keep the smooth fill
         nnf = level.initial_nnf(nnf)
         coarsest = depth == 0
@@ -137,6 +172,8 @@ def _fill_one(image: Tensor, known: Tensor, generator: torch.Generator) -> Tenso
         for _ in range(EM_ITERATIONS if coarsest else FINE_EM_ITERATIONS):
             nnf, cost = level.search(estimate, nnf, rounds, reach)
             estimate = torch.where(mask, values, level.vote(estimate, nnf, cost))
+            advance(tick)
+            done += 1
         nnf = level.full_field(nnf)
     return _copy_centres(estimate, known, nnf)
 

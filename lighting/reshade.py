@@ -136,7 +136,7 @@ def reshade(
 ) -> Reshaded:
     """image [B,H,W,3] 0..1 and mask [B,H,W]: the masked subject re-shaded for `light`.
     normals: the subject's (a user's map, decoded) or None for the pack's estimate (a face mesh
-    where there is a face, else the flattened silhouette); heights (pixels, from a depth map)
+    where there is a face, else the silhouette); heights (pixels, from a depth map)
     give cast shadows on the subject when `shadows` is on."""
     light = light.repeat_to(image.shape[0])
     region = mask > 0.5

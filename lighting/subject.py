@@ -30,6 +30,7 @@ from ..conditioning.filters import gaussian_blur
 from .exposure import to_linear
 from .light_estimate import luminance
 from .normals import FLAT, estimate_normals, flat_normals
+from .progress import Tick, advance
 
 # How far the silhouette dome's normals are moved toward the viewer (0.5: the rim at 45 deg).
 # Measured against photometric stereo (median degrees, factor 0 / 0.2 / 0.5): figurines
@@ -154,9 +155,15 @@ def given_geometry(
     return SubjectGeometry(normals, heights, matte, reach, (note,))
 
 
-def estimated_geometry(image: Tensor, region: Tensor, faces: bool = True) -> SubjectGeometry:
-    """image [B,H,W,3] 0..1 and region [B,H,W] bool: the subject found inside the region."""
-    parts = [_estimate_one(image[i], region[i], faces) for i in range(len(image))]
+GEOMETRY_TICKS = 3  # per image: faces looked for, the subject found, its normals
+
+
+def estimated_geometry(
+    image: Tensor, region: Tensor, faces: bool = True, tick: Tick = None
+) -> SubjectGeometry:
+    """image [B,H,W,3] 0..1 and region [B,H,W] bool: the subject found inside the region.
+    `tick` is called GEOMETRY_TICKS times per image (a face mesh takes seconds on a CPU)."""
+    parts = [_estimate_one(image[i], region[i], faces, tick) for i in range(len(image))]
     normals, matte, notes, skin = zip(*parts, strict=True)
     matte = torch.stack(matte)
     notes = tuple(dict.fromkeys(n for one in notes for n in one))
@@ -169,16 +176,19 @@ def estimated_geometry(image: Tensor, region: Tensor, faces: bool = True) -> Sub
     return SubjectGeometry(torch.stack(normals), None, matte, reach, notes, wrap)
 
 
-def _estimate_one(image: Tensor, region: Tensor, faces: bool):
+def _estimate_one(image: Tensor, region: Tensor, faces: bool, tick: Tick = None):
     matte = region.float()
     notes: list[str] = []
     face = _find_faces(image, notes) if faces and bool(region.any()) else None
+    advance(tick)
     if face is not None and face.count > 0:
         person = _person_inside(image, region, face.weight, notes)
         matte = person if person is not None else matte
+    advance(tick)
     if face is None or face.count == 0:
         prior = silhouette_prior(matte[None], OBJECT_FLATTENING)[0]
-        return prior, matte, notes or ["normals: the silhouette, flattened"], False
+        advance(tick)
+        return prior, matte, notes or ["normals: the silhouette"], False
     prior = silhouette_prior(matte[None], PERSON_FLATTENING)[0]
     head, head_weight = head_prior(face.weight.to(prior))
     prior = F.normalize(
@@ -186,6 +196,7 @@ def _estimate_one(image: Tensor, region: Tensor, faces: bool):
     )
     weight = (soft_face_weight(face.weight.to(prior)) * region)[..., None]
     normals = F.normalize(weight * face.normals.to(prior) + (1 - weight) * prior, dim=-1)
+    advance(tick)
     return torch.where(region[..., None], normals, prior), matte, notes, True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import folder_paths
@@ -119,21 +119,6 @@ def json_body(raw: bytes, limit: int) -> object:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValueError("the body is not JSON (UTF-8)") from None
-
-
-def progress_ticker(total: int) -> Callable[[], None]:
-    """A tick for a node's slow work: ComfyUI's progress bar on the node (shown while it runs,
-    `total` ticks in all), and Cancel honoured at every tick."""
-    import comfy.model_management
-    import comfy.utils
-
-    bar = comfy.utils.ProgressBar(total)
-
-    def tick() -> None:
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        bar.update(1)
-
-    return tick
 
 
 def say_on_node(node_class, warnings: list[str]) -> None:

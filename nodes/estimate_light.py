@@ -18,7 +18,8 @@ from ..lighting.light_estimate import (
 )
 from ..lighting.normals import depth_plane, flat_normals, subject_normals
 from ..lighting.shading import light_preview
-from .common import CATEGORY, check_widgets, progress_ticker, refuse_bad_widgets
+from ..sampling.progress import progress_ticker
+from .common import CATEGORY, check_widgets, refuse_bad_widgets
 from .common import Light as LightType
 from .geometry_inputs import geometry_inputs, image_batch
 

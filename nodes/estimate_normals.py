@@ -9,7 +9,8 @@ from comfy_api.v0_0_2 import io
 from ..conditioning.checks import require_photo
 from ..conditioning.mask import resize_mask
 from ..lighting.normals import CONVENTIONS, encode_normal_map, subject_normals
-from ..lighting.subject import estimated_geometry
+from ..lighting.subject import GEOMETRY_TICKS, estimated_geometry
+from ..sampling.progress import progress_ticker
 from .common import CATEGORY, check_widgets, refuse_bad_widgets, say_on_node
 from .geometry_inputs import CONVENTION_TIP, DEPTH_MAP_TIP, image_batch
 
@@ -78,6 +79,7 @@ class EstimateNormals(io.ComfyNode):
             normals, _ = subject_normals(mask, depth_map=depth)
             say_on_node(cls, ["normals: from the depth map"])
             return io.NodeOutput(encode_normal_map(normals, normal_convention), mask)
-        geometry = estimated_geometry(image[..., :3], mask > 0.5)
+        tick = progress_ticker(GEOMETRY_TICKS * batch)
+        geometry = estimated_geometry(image[..., :3], mask > 0.5, tick=tick)
         say_on_node(cls, list(geometry.notes))
         return io.NodeOutput(encode_normal_map(geometry.normals, normal_convention), geometry.matte)

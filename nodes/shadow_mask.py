@@ -8,12 +8,12 @@ from comfy_api.v0_0_2 import io
 from ..conditioning.composite import preview_image
 from ..lighting.normals import depth_plane
 from ..lighting.shadows import shadow_mask, shadow_mask_ticks
+from ..sampling.progress import progress_ticker
 from .common import (
     CATEGORY,
     Light,
     MaskCond,
     check_widgets,
-    progress_ticker,
     refuse_bad_widgets,
     say_on_node,
 )

@@ -25,9 +25,11 @@ from ..lighting.light import Light, angles_from_direction
 from ..lighting.normals import subject_normals
 from ..lighting.shading import iclight_ramp, shading_map
 from ..model_loader.relight_model import model_info
+from .progress import progress_ticker
 from .spatial import (
     blend_latents,
     edit_strength,
+    fill_rounds,
     foreground_on_grey,
     model_image,
     relight_concat,
@@ -170,7 +172,8 @@ def prepare(
 
 
 def _prepare_relight(info, vae, image, mask, light, mode, normals, heights) -> Prepared:
-    prefilled = model_image(image, mask, mode)  # fill: the push-pull pre-fill, computed once
+    rounds = fill_rounds(mask, mode)  # fill: the exemplar pre-fill, computed once
+    prefilled = model_image(image, mask, mode, progress_ticker(rounds) if rounds else None)
     if info.get("shaded"):
         pixels, shading, notes = shaded_inputs(
             image, mask, light, mode, normals, heights, prefilled

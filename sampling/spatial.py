@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from ..conditioning.exemplar_fill import exemplar_fill
+from ..conditioning.exemplar_fill import exemplar_fill, exemplar_fill_rounds
 from ..lighting.light import Light, light_map_channels
 from ..lighting.normals import flat_normals
+from ..lighting.progress import Tick
 from ..lighting.reshade import reshade
 from ..lighting.shading import shading_map
 from ..model_loader.relight_format import channel_slice
@@ -22,15 +23,25 @@ from ..model_loader.relight_format import channel_slice
 SHADED_CHANNELS = ("light_map", "shading_map")  # zeroed together for the unconditional branch
 
 
-def model_image(image: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+def model_image(
+    image: torch.Tensor, mask: torch.Tensor, mode: str, tick: Tick = None
+) -> torch.Tensor:
     """The image channels the model sees, [B,3,H,W] in -1..1: the image; for fill, its hole
     pre-filled from the image's own patches (exemplar_fill), so a fill never starts from the
-    object it removes and the model refines a texture instead of inventing one."""
+    object it removes and the model refines a texture instead of inventing one. `tick`: the
+    fill's progress (fill_rounds(mask) ticks)."""
     pixels = image[..., :3].movedim(-1, 1) * 2.0 - 1.0
     if mode != "fill":
         return pixels
     hard = (mask > 0.5).to(pixels.dtype)[:, None]
-    return exemplar_fill(pixels, 1.0 - hard)
+    return exemplar_fill(pixels, 1.0 - hard, tick=tick)
+
+
+def fill_rounds(mask: torch.Tensor, mode: str) -> int:
+    """How many ticks model_image makes for `mask` [B,H,W] (0 unless mode is fill)."""
+    if mode != "fill":
+        return 0
+    return exemplar_fill_rounds(1.0 - (mask > 0.5).float()[:, None])
 
 
 def shaded_inputs(

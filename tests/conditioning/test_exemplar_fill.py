@@ -1,9 +1,15 @@
 import math
+from functools import partial
 
 import pytest
 import torch
 
-from relight_inpaint.conditioning.exemplar_fill import exemplar_fill, hole_context
+from relight_inpaint.conditioning.exemplar_fill import (
+    EM_ITERATIONS,
+    exemplar_fill,
+    exemplar_fill_rounds,
+    hole_context,
+)
 from relight_inpaint.conditioning.prefill import push_pull_fill
 
 
@@ -96,3 +102,21 @@ def test_context_is_bounded_by_the_hole_not_the_image():
     assert (rows.start, rows.stop) == (468, 552)
     assert (cols.start, cols.stop) == (560, 680)
     assert hole_context(torch.ones(8, 8, dtype=torch.bool)) is None
+
+
+@pytest.mark.parametrize(
+    ("size", "hole"),
+    [(64, (20, 30)), (96, (10, 86)), (700, (100, 600)), (64, (31, 33))],
+    ids=["small", "wide", "shrunk to the work size", "a 2-px hole"],
+)
+def test_the_fill_ticks_its_progress_once_per_round_to_the_planned_end(size, hole):
+    """exemplar_fill_rounds says how long the bar is (the sampler makes it before filling);
+    the fill reaches exactly that, a hole that vanishes at the work size included."""
+    image = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    known = torch.ones(2, 1, size, size)
+    known[0, :, hole[0] : hole[1], hole[0] : hole[1]] = 0
+    known[1, :, hole[0] : hole[1], : hole[1] - hole[0]] = 0
+    ticks: list[int] = []
+    exemplar_fill(image, known, tick=partial(ticks.append, 1))
+    assert exemplar_fill_rounds(known) >= 2 * EM_ITERATIONS
+    assert len(ticks) == exemplar_fill_rounds(known)

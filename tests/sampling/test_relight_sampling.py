@@ -271,14 +271,31 @@ def test_fill_starts_from_the_prefilled_hole_so_partial_denoise_never_keeps_the_
 def test_fill_computes_its_prefill_once_for_conditioning_and_start(tiny, monkeypatch):
     calls = []
 
-    def counted(*args):
+    def counted(*args, **options):
         calls.append(1)
-        return exemplar_fill(*args)
+        return exemplar_fill(*args, **options)
 
     monkeypatch.setattr(spatial, "exemplar_fill", counted)
     model, vae = tiny
     prepare(model, vae, prepare_masked_image(photo(), box_mask(), 0, 0), light(), "fill")
     assert len(calls) == 1
+
+
+def test_the_fill_moves_comfyuis_progress_bar_to_the_end_before_sampling(tiny):
+    """The exemplar pre-fill takes seconds on a large hole: the node's bar moves while it
+    works, and reaches its end."""
+    seen = []
+
+    def hook(value, total, preview, node_id=None):
+        seen.append((value, total))
+
+    model, vae = tiny
+    comfy.utils.set_progress_bar_global_hook(hook)
+    try:
+        prepare(model, vae, prepare_masked_image(photo(), box_mask(), 0, 0), light(), "fill")
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert len(seen) >= 4 and seen[-1][0] == seen[-1][1]
 
 
 def test_a_regressor_gives_one_answer_for_any_step_count_and_sampler():

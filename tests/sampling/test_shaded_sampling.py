@@ -177,10 +177,13 @@ def test_the_refiner_switch_gives_the_reshading_as_it_is_or_refined(shaded):
     calls.clear()
     relight_crops(model, vae, masked, light(), "fill", ONE_STEP, 0.5)
     assert calls
-    inside = masked.mask[0] > 0.5
+    # the crop is worked at the model's scale, then stitched: not exact, least of all at the
+    # subject's rim, where the shading turns fastest: compared 3 px inside it
+    hard = (masked.mask[0] > 0.5).float()[None, None]
+    inside = -torch.nn.functional.max_pool2d(-hard, 7, 1, 3)[0, 0] > 0.5
     expected = reshade(masked.image, masked.mask, light()).image
 
-    def away(result):  # the crop is worked at the model's scale, then stitched: not exact
+    def away(result):
         return float((result.image[0][inside] - expected[0][inside]).abs().mean())
 
     assert away(off) < 0.02 and away(off) < away(on) / 3
