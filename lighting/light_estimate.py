@@ -159,6 +159,13 @@ def _unknown(count: int, explained: float = 0.0):
 # --- the scene's light: shading and cast shadows of a depth map --------------------------------
 
 SCENE_WORK_SIDE = 96  # the search runs at this longer side: shadows need shape, not detail
+SCENE_COARSE_SIDE = 48  # every candidate is scored at this side first (see _scene_one)
+# The best this many (direction, relief) pairs are scored again at SCENE_WORK_SIDE. Rendered
+# scenes (30, the light outside the mask): the full search at 96 px mean error 44.4 deg,
+# median 27.5, the confident half's median 15.4; coarse 48 px then 48 pairs at 96: 43.7, 33.5
+# (one scene crosses the middle) and 15.4, in 38 % of the time (then 16 pairs: 44.4, 33.5,
+# 17.6).
+SCENE_REFINED = 48
 SCENE_RELIEFS = (0.25, 0.5, 1.0, 2.0)  # a user's depth map has no scale: the fit picks one
 SCENE_DIRECTIONS = 100  # candidate directions over the hemisphere facing the viewer
 SCENE_MIN_ELEVATION_SIN = 0.05
@@ -188,9 +195,10 @@ def estimate_scene_light(
     ambient + s * visibility * max(0, n . l) explains the luminance, with visibility the cast
     shadows of the depth map's heights, robustly (texture and highlights are outliers). The
     confidence is the loss margin of the best candidate over every candidate more than 25
-    degrees away, times the coverage: it falls where the scene cannot tell one light from
-    another (flat, featureless, shadowless or tiny regions). tick: called
-    scene_light_ticks(B) times in all, one per depth scale tried."""
+    degrees away (in the coarse pass, where all are scored), times the coverage: it falls
+    where the scene cannot tell one light from another (flat, featureless, shadowless or tiny
+    regions). tick: called scene_light_ticks(B) times in all, one per depth scale tried and one
+    for the refinement."""
     values = luminance(image)
     rows = [_scene_one(values[i], depth[i].float(), mask[i] > 0.5, tick) for i in range(len(image))]
     directions, intensities, ambients, confidences, explained, pixels = map(
@@ -202,47 +210,89 @@ def estimate_scene_light(
 
 def scene_light_ticks(batch: int) -> int:
     """How many times estimate_scene_light calls its tick for a batch of `batch` images."""
-    return batch * len(SCENE_RELIEFS)
+    return batch * (len(SCENE_RELIEFS) + 1)
+
+
+@dataclass(frozen=True)
+class _SceneSamples:
+    """The scene at one working size: luminance and unit-relief heights, and the usable pixels."""
+
+    values: Tensor  # [h,w]
+    unit_heights: Tensor  # [1,h,w]
+    usable: Tensor  # [h,w] bool
+
+    @classmethod
+    def at(cls, values: Tensor, depth: Tensor, region: Tensor, side: int) -> _SceneSamples:
+        size = size_within(*values.shape, side)
+        small = F.interpolate(
+            torch.stack([values, depth, region.float()])[None], size=size, mode="area"
+        )[0]
+        values, depth, region = small[0], small[1], small[2] > 0.5
+        usable = region & (values < CLIPPED) & (values > BLACK)
+        return cls(values, heights_from_depth(depth[None], 1.0), usable)
+
+    @property
+    def count(self) -> int:
+        return int(self.usable.sum())
+
+    def shades(self, pairs: list[tuple[int, Tensor]], tick: Tick = None) -> Tensor:
+        """[K,N] visibility x Lambert over the usable pixels, for each (relief index,
+        directions [k,3]) in `pairs`, rows in that order; one tick per pair."""
+        rows = []
+        for relief, directions in pairs:
+            heights = self.unit_heights * SCENE_RELIEFS[relief]
+            normals = normals_from_heights(heights)[0]
+            lights = Light(
+                directions,
+                torch.ones(len(directions)),
+                torch.zeros(len(directions)),
+                torch.ones(len(directions), 3),
+            )
+            visible = cast_shadows(heights.expand(len(directions), -1, -1), lights)
+            lambert = (normals @ directions.T).clamp_min(0.0).permute(2, 0, 1)
+            rows.append((visible * lambert)[:, self.usable])
+            advance(tick)
+        return torch.cat(rows)
 
 
 def _scene_one(values: Tensor, depth: Tensor, region: Tensor, tick: Tick = None):
-    size = size_within(*values.shape, SCENE_WORK_SIDE)
-    small = F.interpolate(
-        torch.stack([values, depth, region.float()])[None], size=size, mode="area"
-    )[0]
-    values, depth, region = small[0], small[1], small[2] > 0.5
-    usable = region & (values < CLIPPED) & (values > BLACK)
-    count = int(usable.sum())
-    if count < MIN_PIXELS:
-        advance(tick, len(SCENE_RELIEFS))
-        return _unknown(count)
+    """Every (direction, relief) candidate scored at SCENE_COARSE_SIDE, the SCENE_REFINED best
+    again at SCENE_WORK_SIDE: cast shadows cost the cube of the side, and the coarse ranking
+    already holds the answer (a full search at 96 px took 3 s of template 3's CPU)."""
+    fine = _SceneSamples.at(values, depth, region, SCENE_WORK_SIDE)
+    if fine.count < MIN_PIXELS:
+        advance(tick, len(SCENE_RELIEFS) + 1)
+        return _unknown(fine.count)
+    coarse = _SceneSamples.at(values, depth, region, SCENE_COARSE_SIDE)
+    if coarse.count < MIN_PIXELS:
+        coarse = fine  # a small region: searched at the working side alone
     candidates = hemisphere_directions(SCENE_DIRECTIONS)
-    lights = Light(
-        candidates,
-        torch.ones(len(candidates)),
-        torch.zeros(len(candidates)),
-        torch.ones(len(candidates), 3),
-    )
-    shades = []
-    unit_heights = heights_from_depth(depth[None], 1.0)  # heights scale with the relief
-    for relief in SCENE_RELIEFS:
-        heights = unit_heights * relief
-        normals = normals_from_heights(heights)[0]
-        visible = cast_shadows(heights.expand(len(candidates), -1, -1), lights)
-        lambert = (normals @ candidates.T).clamp_min(0.0).permute(2, 0, 1)
-        shades.append((visible * lambert)[:, usable])
+    every = [(relief, candidates) for relief in range(len(SCENE_RELIEFS))]
+    coarse_loss, _, _ = _robust_line_fits(coarse.shades(every, tick), coarse.values[coarse.usable])
+    if not bool(torch.isfinite(coarse_loss).any()):
         advance(tick)
-    shade = torch.cat(shades)  # [reliefs * directions, pixels]
-    loss, scale, offset = _robust_line_fits(shade, values[usable])
+        return _unknown(fine.count)
+    best_coarse = coarse_loss.argsort()[:SCENE_REFINED].tolist()
+    count = len(candidates)
+    kept, pairs = [], []
+    for relief in range(len(SCENE_RELIEFS)):  # one shadow march per relief
+        indices = [index for index in best_coarse if index // count == relief]
+        if indices:
+            kept += indices
+            pairs.append((relief, candidates[[index % count for index in indices]]))
+    shade = fine.shades(pairs)
+    advance(tick)
+    y = fine.values[fine.usable]
+    loss, scale, offset = _robust_line_fits(shade, y)
     best = int(loss.argmin())
     if not bool(torch.isfinite(loss[best])):
-        return _unknown(count)
-    direction = candidates[best % len(candidates)]
+        return _unknown(fine.count)
+    direction = candidates[kept[best] % count]
     far = (candidates @ direction < SCENE_FAR_COS).repeat(len(SCENE_RELIEFS))
-    margin = (loss[far].min() - loss[best]) / loss[best].clamp_min(1e-6)
-    coverage = min(1.0, count / FULL_COVERAGE)
+    own = coarse_loss[kept[best]]
+    margin = (coarse_loss[far].min() - own) / own.clamp_min(1e-6)
+    coverage = min(1.0, fine.count / FULL_COVERAGE)
     confidence = coverage * (margin / FULL_MARGIN).clamp(0.0, 1.0)
-    y = values[usable]
     predicted = offset[best] + scale[best] * shade[best]
     variance = y.var(unbiased=False).clamp_min(1e-8)
     explained = (1.0 - ((y - predicted) ** 2).mean() / variance).clamp(0.0, 1.0)
@@ -252,7 +302,7 @@ def _scene_one(values: Tensor, depth: Tensor, region: Tensor, tick: Tick = None)
         offset[best].clamp_min(0.0),
         confidence.float(),
         explained.float(),
-        torch.tensor(float(count)),
+        torch.tensor(float(fine.count)),
     )
 
 
