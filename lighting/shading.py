@@ -8,6 +8,8 @@ factor a relight divides out (the current light) and multiplies in (the requeste
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -116,7 +118,8 @@ def cast_shadows(heights: Tensor, light: Light, max_length: float = 0.5) -> Tens
     own interpolated slope is not a shadow). Rays run at most `max_length` of the image's
     longer side."""
     reach = max_length * max(heights.shape[1:])
-    shadowed = march_shadows(heights, heights, light, reach, tolerance=0.5)
+    steps = min(SHADOW_STEPS, math.ceil(reach))  # a sample per pixel of ray is enough
+    shadowed = march_shadows(heights, heights, light, reach, steps, tolerance=0.5)
     return (~shadowed).to(heights.dtype)
 
 
