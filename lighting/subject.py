@@ -38,7 +38,9 @@ from .progress import Tick, advance
 # 36.4 / 32.4 / 26.0. Around a face (hair, neck, shoulders) the flatter guess is the better;
 # on objects the figurines do not tell 0 from 0.2, but rendered scenes do (camera-encoded, 15
 # scenes, re-shading alone: 0.2 gave 17.1 dB and a light 41 degrees off the request, 0 gave
-# 17.7 dB and 28 degrees): a flattened rim cannot show a light from the side.
+# 17.7 dB and 28 degrees): a flattened rim cannot show a light from the side. On the real
+# figurines (40 pairs each, with the exposure range) 0 costs 0.01-0.28 dB (cat 14.8 -> 13.4
+# degrees, horse 13.9 -> 14.6, owl 15.8 -> 16.4).
 OBJECT_FLATTENING = 0.0
 PERSON_FLATTENING = 0.5
 # Where the change fades out, as a share of the region's radius (sqrt(area / pi)): over a wide
