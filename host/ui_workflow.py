@@ -19,14 +19,14 @@ COLUMN_GAP = 20
 # Newer frontends (1.49, ComfyUI 0.33) draw Load Image about 330 px wide whatever its saved size:
 # its column is made wider so it cannot reach into the next one.
 NODE_WIDTHS = {"LoadImage": 330}
-ROW_GAP = 24
 TITLE_HEIGHT = 30
+ROW_GAP = TITLE_HEIGHT + 10  # the next node's title bar is drawn above its position, in the gap
 ROW_HEIGHT = 24  # a socket or widget row, as the frontend draws them
 # Room for what a node shows below its widgets: LoadImage's photo, a preview's image, the light
 # widget's sphere, Select by Clicks' canvas.
 EXTRA_HEIGHT = {
     "LoadImage": 300,
-    "PreviewImage": 130,
+    "PreviewImage": 110,
     "SaveImage": 300,
     "LightDirectionEncode": 240,
     "SelectByClicks": 300,
@@ -81,7 +81,7 @@ TEMPLATES = {
         "2 Relight with IC-Light",
         (
             ("5", MASK_NOTE),
-            ("12", LIGHT_NOTE),
+            ("9", LIGHT_NOTE),
             (
                 "2",
                 "Needs iclight_sd15_fc.safetensors in models/diffusion_models and an SD1.5 "
