@@ -25,7 +25,10 @@ import numpy as np
 WORK_SIDE = 512  # GrabCut runs at most this long side; the mask is scaled back up
 CLICK_RADIUS = 0.012  # of the working image's diagonal
 REACH = 0.06  # radius of the possible foreground around the first inside clicks, of the diagonal
-ITERATIONS = 5
+# The first selection's GrabCut rounds. 24 photos by the click simulator, 5 clicks: 5 rounds
+# mean IoU 0.894, worst tenth 0.475, figurines 0.949; 3 rounds 0.894, 0.474, 0.945, and the
+# first click's preview on a 1 MP photo 0.61 -> 0.52 s.
+ITERATIONS = 3
 CORRECTION_ITERATIONS = 1  # a later click's GrabCut correction starts from the selection
 CORRECTION_SIDE = 256  # px: the correction runs at most this long a side in its window
 WINDOW_MARGIN = 0.08  # the correction's window: the selection and click's box grown this much
