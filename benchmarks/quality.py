@@ -144,6 +144,8 @@ def light_options(light: dict) -> dict:
     }
 
 
+# numpy twins of lighting/exposure's to_srgb and to_linear, on purpose: the script is also run
+# in the tree before the rework (the baseline in the same session), which has no lighting/.
 def srgb_encoded(linear: np.ndarray) -> np.ndarray:
     """Linear 0..1 -> sRGB-encoded 0..1 (the exact piecewise curve), as a camera writes it."""
     linear = np.clip(linear, 0.0, 1.0)

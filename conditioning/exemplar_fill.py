@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..lighting.progress import Tick, advance
+from .composite import size_within
 from .filters import gaussian_blur
 from .prefill import push_pull_fill
 
@@ -74,9 +75,7 @@ def exemplar_fill_rounds(known: Tensor) -> int:
 def _planned_rounds(shape: tuple[int, int]) -> int:
     """Search-and-vote rounds for a hole's context of `shape`: EM_ITERATIONS at the coarsest
     pyramid level, FINE_EM_ITERATIONS at each finer one (as _fill_at_work_size and _pyramid)."""
-    height, width = shape
-    scale = min(1.0, WORK_SIDE / max(height, width))
-    side = min(max(1, round(height * scale)), max(1, round(width * scale)))
+    side = min(size_within(*shape, WORK_SIDE))
     levels = 1
     while side // 2 >= COARSEST_SIDE:
         side = -(-side // 2)  # the pyramid's pooling rounds up
@@ -106,15 +105,13 @@ def _fill_at_work_size(
     crop: Tensor, known: Tensor, generator: torch.Generator, tick: Tick = None
 ) -> Tensor:
     """_fill_one on the crop, shrunk first when its longer side exceeds WORK_SIDE."""
-    height, width = known.shape
-    scale = WORK_SIDE / max(height, width)
-    if scale >= 1:
+    size = size_within(*known.shape, WORK_SIDE)
+    if size == tuple(known.shape):
         return _fill_one(crop, known, generator, tick)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
     small = F.interpolate(crop[None], size=size, mode="area")[0]
     small_known = F.interpolate(known[None, None].float(), size=size, mode="area")[0, 0] > 0.999
     filled = _fill_one(small, small_known, generator, tick)
-    return F.interpolate(filled[None], size=(height, width), mode="bicubic")[0]
+    return F.interpolate(filled[None], size=tuple(known.shape), mode="bicubic")[0]
 
 
 def relight_to(filled: Tensor, smooth: Tensor, known: Tensor) -> Tensor:

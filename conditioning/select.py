@@ -413,13 +413,14 @@ def correction(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     """GrabCut on a window, at most `CORRECTION_SIDE` px a side (scaled back)."""
     import cv2
 
+    from .composite import size_within
+
     height, width = trimap.shape
-    scale = min(1.0, CORRECTION_SIDE / max(height, width))
-    if scale == 1.0:
+    size = size_within(height, width, CORRECTION_SIDE)
+    if size == (height, width):
         return run_grabcut(np.ascontiguousarray(pixels), trimap, CORRECTION_ITERATIONS)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    labels = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(pixels, size[::-1], interpolation=cv2.INTER_AREA)
+    labels = cv2.resize(trimap, size[::-1], interpolation=cv2.INTER_NEAREST)
     found = run_grabcut(small, labels, CORRECTION_ITERATIONS).astype(np.float32)
     return cv2.resize(found, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
 
@@ -448,10 +449,10 @@ def outline_strength(selected: np.ndarray, edges: np.ndarray) -> float:
 
 def flood(edges: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
     """Where the object is by the image's edges: a watershed of the colour gradient (`edges`,
-    edge_map's) flooded
-    from the inside clicks (and, for a left click, the selection's core), against the outside
-    clicks and the image border. Regions of one colour separated by an edge (a cup on its
-    saucer) are split where the edge is; colour alone (GrabCut) cannot split them."""
+    edge_map's) flooded from the inside clicks (and, for a left click, the selection's core),
+    against the outside clicks and the image border. Regions of one colour separated by an
+    edge (a cup on its saucer) are split where the edge is; colour alone (GrabCut) cannot
+    split them."""
     from skimage.segmentation import watershed
 
     markers = np.zeros(selected.shape, np.int32)

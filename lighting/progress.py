@@ -1,6 +1,6 @@
 """Progress of the light path's slow loops, told without knowing who listens: a `Tick` is
 called once per unit of work (the nodes pass one that moves ComfyUI's progress bar and honours
-Cancel, nodes/common.progress_ticker); None when nobody listens."""
+Cancel, sampling/progress.progress_ticker); None when nobody listens."""
 
 from __future__ import annotations
 
