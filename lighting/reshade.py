@@ -45,6 +45,9 @@ FULL_TRUST = 0.25  # fit confidence from which the current light is divided out 
 MAX_GAIN = 6.0  # a pixel is brightened or darkened by at most this factor
 WELL_LIT = 0.5  # an old shadow's albedo is read where the current shading is this of its peak
 SKIN_SHADOW = (0.8, 1.0, 1.1)  # per-channel exponents of a darkening ratio on skin
+# The subject's median saturation (linear RGB) from which its shadows warm in full: skin in a
+# colour photo is 0.3-0.6; a grey photo has none, and a warmed shadow would tint it brown.
+SKIN_SATURATION = 0.2
 SMOOTHING = 0.02  # of the region's side: the scale below which the ratio has no detail
 MIN_LUMA = 1e-3  # below this the reference has no colour to keep
 # The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
@@ -160,7 +163,8 @@ def reshade(
     change = light.intensity.to(ratio)[:, None, None]
     tint = light.color.to(ratio) / luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
     reach = subject.reach[..., None]
-    gain = (skin_shadow(ratio * change, wrap) * tint[:, None, None]) ** reach
+    warmth = colourfulness(linear, subject.core)
+    gain = (skin_shadow(ratio * change, wrap, warmth) * tint[:, None, None]) ** reach
     relit = to_srgb(keep_hue_in_range(linear * gain))
     out = torch.where(region[..., None], relit, rgb)
     # what the refiner was trained to be told: the requested light's own shading map
@@ -187,14 +191,28 @@ def lit_old_shadows(linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor
     return trust * linear + (1.0 - trust) * spread * current[..., None] * extra
 
 
-def skin_shadow(ratio: Tensor, wrap: Tensor | None) -> Tensor:
+def colourfulness(linear: Tensor, core: Tensor) -> Tensor:
+    """[B] 0..1: how far each subject's colours are from grey (median saturation over its core,
+    over SKIN_SATURATION): 0 for a grey photo."""
+    peak = linear.amax(-1)
+    saturation = (peak - linear.amin(-1)) / peak.clamp_min(MIN_LUMA)
+    values = []
+    for one, bright, inside in zip(saturation, peak, core, strict=True):
+        picked = one[inside & (bright > MIN_LUMA)]
+        values.append(picked.median() if picked.numel() else one.new_zeros(()))
+    return (torch.stack(values) / SKIN_SATURATION).clamp(0.0, 1.0)
+
+
+def skin_shadow(ratio: Tensor, wrap: Tensor | None, warmth: Tensor | None = None) -> Tensor:
     """[B,H,W,3] the grey ratio [B,H,W] per channel: on skin (wrap > 0) a darkened pixel keeps
     more red and less blue (ratio ** SKIN_SHADOW), as light scattered under the skin does in a
-    real shadow; a grey darkening turned pale skin's shadow side grey, like plaster."""
+    real shadow; a grey darkening turned pale skin's shadow side grey, like plaster. warmth [B]
+    0..1 (colourfulness): as far as the photo has colour (a grey photo's shadows stay grey)."""
     grey = ratio[..., None].expand(*ratio.shape, 3)
     if wrap is None or not bool((wrap > 0).any()):
         return grey
-    exponents = ratio.new_tensor(SKIN_SHADOW)
+    warmth = ratio.new_ones(len(ratio)) if warmth is None else warmth.to(ratio)
+    exponents = 1.0 + warmth[:, None, None, None] * (ratio.new_tensor(SKIN_SHADOW) - 1.0)
     warm = torch.where(grey < 1.0, grey**exponents, grey)
     return torch.where((wrap.to(ratio) > 0)[:, None, None, None], warm, grey)
 

@@ -12,6 +12,7 @@ from relight_inpaint.lighting.light_estimate import estimate_light, luminance
 from relight_inpaint.lighting.reshade import (
     EXPOSURE_RANGE,
     MIN_FILL,
+    colourfulness,
     keep_colours,
     reshade,
     skin_shadow,
@@ -239,3 +240,19 @@ def test_a_tiny_subject_and_an_empty_region_relight_without_harm():
     empty = reshade(image, torch.zeros(1, 96, 96), make_light(direction_from_angles(0.0, 30.0)))
     assert torch.equal(empty.image, image)
     assert any("no light could be read" in note for note in empty.notes)
+
+
+def test_a_grey_photos_shadows_stay_grey_on_skin():
+    """Skin's warm shadow follows the photo's colour: a grey photo (Extended Yale B) is not
+    tinted brown where it darkens, a colour one is."""
+    ratio = torch.tensor([[[0.5, 2.0]]])
+    grey_photo = torch.full((1, 1, 2, 3), 0.4)
+    colour_photo = torch.tensor([0.6, 0.32, 0.21]).expand(1, 1, 2, 3)
+    core = torch.ones(1, 1, 2, dtype=torch.bool)
+    skin = torch.tensor([0.4])
+    assert float(colourfulness(grey_photo, core)[0]) == 0.0
+    assert float(colourfulness(colour_photo, core)[0]) == 1.0
+    grey = skin_shadow(ratio, skin, colourfulness(grey_photo, core))[0, 0]
+    assert torch.allclose(grey[0], torch.full((3,), 0.5))
+    warm = skin_shadow(ratio, skin, colourfulness(colour_photo, core))[0, 0]
+    assert warm[0, 0] > warm[0, 1] > warm[0, 2]
