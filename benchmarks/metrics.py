@@ -4,6 +4,11 @@ The light-direction metric fits a Lambertian model, shading = max(0, n . w) + a,
 divided by its albedo, over the pixels of a curved object, using ground-truth normals; the fitted
 direction is w / |w|. Pixels above the renderer's linear range (0.8) or on dark albedo are left
 out. The same fit on the ground truth gives the metric's floor.
+
+The fit is global: every direction of a fine sphere is scored (shading = a + s max(0, n . l),
+s > 0, by least squares) and the best refined by alternating the lit set. Alternating alone,
+from every pixel lit, collapsed on real photos under a light from the side or behind (8 of 40
+Extended Yale B photos' own fits found no light: 180 degrees, the metric's floor included).
 """
 
 from __future__ import annotations
@@ -36,6 +41,34 @@ def _fit(normals: np.ndarray, shading: np.ndarray, lit: np.ndarray) -> tuple[np.
     return solution[:3], float(solution[3])
 
 
+def sphere_directions(count: int) -> np.ndarray:
+    """[count,3] unit vectors spread evenly over the whole sphere (a Fibonacci lattice)."""
+    i = np.arange(count) + 0.5
+    z = 1.0 - 2.0 * i / count
+    ring = np.sqrt(1.0 - z * z)
+    angle = np.pi * (1.0 + 5**0.5) * i
+    return np.stack([ring * np.cos(angle), ring * np.sin(angle), z], axis=1)
+
+
+CANDIDATES = sphere_directions(2000)  # ~4.5 degrees apart
+
+
+def best_candidate(normals: np.ndarray, shading: np.ndarray) -> np.ndarray | None:
+    """The candidate light whose max(0, n . l) explains `shading` best (a + s x, s > 0)."""
+    centred = shading - shading.mean()
+    best, best_residual = None, np.inf
+    for chunk in np.array_split(CANDIDATES, 8):
+        lit = np.clip(normals @ chunk.T, 0.0, None)
+        lit -= lit.mean(axis=0)
+        slope = (lit * centred[:, None]).sum(0) / np.maximum((lit * lit).sum(0), 1e-12)
+        residual = ((centred[:, None] - lit * slope) ** 2).sum(0)
+        residual[slope <= 0] = np.inf
+        k = int(np.argmin(residual))
+        if residual[k] < best_residual:
+            best, best_residual = chunk[k] * slope[k], residual[k]
+    return best
+
+
 def fit_light_direction(
     image: np.ndarray,
     albedo: np.ndarray,
@@ -43,21 +76,25 @@ def fit_light_direction(
     mask: np.ndarray,
     iterations: int = 10,
 ) -> np.ndarray | None:
-    """Unit light direction that best explains `image` inside `mask`, or None if too few pixels."""
+    """Unit light direction that best explains `image` inside `mask`, or None if too few pixels
+    or no light explains any of it."""
     usable = (mask > 0.5) & (image.max(axis=2) < LINEAR_LIMIT) & (albedo.min(axis=2) > MIN_ALBEDO)
     if usable.sum() < MIN_PIXELS:
         return None
     shading = (image[usable] / albedo[usable]).mean(axis=1)
     n = normals[usable]
-    lit = np.ones(len(shading), dtype=bool)
-    w, _ = _fit(n, shading, lit)
+    w = best_candidate(n, shading)
+    if w is None:
+        return None
     for _ in range(iterations):
         lit = n @ w > 0  # attached shadow: only ambient there
         if lit.sum() < 3:
-            return None
-        w, _ = _fit(n, shading, lit)
-    norm = np.linalg.norm(w)
-    return None if norm < 1e-8 else w / norm
+            break
+        refined, _ = _fit(n, shading, lit)
+        if np.dot(refined, w) <= 0:
+            break
+        w = refined
+    return w / np.linalg.norm(w)
 
 
 def angle_degrees(a: np.ndarray, b: np.ndarray) -> float:

@@ -28,6 +28,23 @@ def test_the_fit_recovers_the_light_of_a_lambertian_sphere(light):
     assert angle_degrees(fitted, np.asarray(light, dtype=float)) < 2.0
 
 
+def lit_cap(light, radius=0.75, size=64):
+    """A sphere's front cap (normals within ~50 degrees of the viewer, as on a face) in a dark
+    room: a light from the side and behind lights only its rim."""
+    image, albedo, normals, mask = lit_sphere(light, size=size, ambient=0.03)
+    v, u = np.mgrid[1 : -1 : size * 1j, -1 : 1 : size * 1j]
+    return image, albedo, normals, mask * (u**2 + v**2 < radius**2)
+
+
+@pytest.mark.parametrize("light", [(0.87, 0, -0.5), (0.72, 0.34, -0.6), (-0.9, 0.26, -0.33)])
+def test_the_fit_finds_a_light_from_behind_on_a_front_facing_surface(light):
+    """The plain least-squares start points behind such a surface (n . w < 0 everywhere): the
+    alternating fit alone found no light (8 of 40 Extended Yale B photos' own fits failed)."""
+    fitted = fit_light_direction(*lit_cap(light))
+    assert fitted is not None
+    assert angle_degrees(fitted, np.asarray(light, dtype=float)) < 3.0
+
+
 def test_the_mirrored_light_is_far_from_the_original():
     image, albedo, normals, mask = lit_sphere((1, 0, 0.3))
     fitted = fit_light_direction(image, albedo, normals, mask)
