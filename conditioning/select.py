@@ -262,6 +262,7 @@ def replay_edits(
     adds the part connected to it, each right click only removes the part connected to it
     (`method` "hybrid": `hybrid_edit`, "edits": `edit`)."""
     step = hybrid_edit if method == "hybrid" else edit
+    sure = core(person >= PERSON_SURE) if person is not None else None
     first = max(1, next((i + 1 for i, p in enumerate(clicks.points) if p[2]), 1))
     if clicks.box or rough is not None:
         first = 0
@@ -271,7 +272,9 @@ def replay_edits(
         done, selected = first, first_selection(pixels, clicks.first(first), rough, person)
         _remember(session, clicks.first(first), selected)
     for count in range(done + 1, len(clicks.points) + 1):
-        selected = step(pixels, selected, clicks.first(count))
+        selected = step(
+            pixels, selected, clicks.first(count), kept_person(sure, clicks.first(count))
+        )
         _remember(session, clicks.first(count), selected)
     return selected
 
@@ -334,30 +337,50 @@ def person_trimap(trimap: np.ndarray, person: np.ndarray, clicks: Clicks) -> np.
     return seeded
 
 
+def kept_person(sure: np.ndarray | None, clicks: Clicks) -> np.ndarray | None:
+    """The person matte's sure core when the last click is a right click outside it: a right
+    click beside a selected person (on the backdrop by her hair) removes the backdrop, never
+    her face; one on the person herself (an arm) removes that part as any other."""
+    if sure is None or clicks.points[-1][2]:
+        return None
+    x, y, _ = clicks.points[-1]
+    return None if bool((sure & click_disk(sure.shape, x, y)).any()) else sure
+
+
 def edit(
-    pixels: np.ndarray, selected: np.ndarray, clicks: Clicks, edges: np.ndarray | None = None
+    pixels: np.ndarray,
+    selected: np.ndarray,
+    clicks: Clicks,
+    keep: np.ndarray | None = None,
+    edges: np.ndarray | None = None,
 ) -> np.ndarray:
     """The selection after the last of `clicks` by the image's edges: the watershed (`flood`)
     proposes a new selection from the old one (every click certain); only the part of the
     change connected to the last click is taken, added for a left click, removed for a right
-    one. `edges`: edge_map(pixels), when the caller has it already."""
+    one (never `keep`). `edges`: edge_map(pixels), when the caller has it already."""
     edges = edge_map(pixels) if edges is None else edges
-    return take_clicked_part(selected, flood(edges, selected, clicks), clicks)
+    return take_clicked_part(selected, flood(edges, selected, clicks, keep), clicks, keep)
 
 
-def take_clicked_part(selected: np.ndarray, proposed: np.ndarray, clicks: Clicks) -> np.ndarray:
+def take_clicked_part(
+    selected: np.ndarray, proposed: np.ndarray, clicks: Clicks, keep: np.ndarray | None = None
+) -> np.ndarray:
     """Of the change from `selected` to `proposed`, only the part connected to the last click:
-    added for a left click, removed for a right one."""
+    added for a left click, removed for a right one (less `keep`)."""
     x, y, inside = clicks.points[-1]
     disk = click_disk(selected.shape, x, y)
     if inside:
         part = connected_at((proposed & ~selected) | disk, x, y)
         return fill_small_holes(selected | part, max_share=0.01)
     part = connected_at((selected & ~proposed) | (disk & selected), x, y)
+    if keep is not None:
+        part &= ~keep
     return selected & ~part
 
 
-def hybrid_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+def hybrid_edit(
+    pixels: np.ndarray, selected: np.ndarray, clicks: Clicks, keep: np.ndarray | None = None
+) -> np.ndarray:
     """The selection after the last of `clicks`: two candidates, each only adding (a left
     click) or removing (a right click) the part connected to the click, and the one whose
     outline lies on the stronger image edges is kept (mean colour gradient along it).
@@ -367,8 +390,8 @@ def hybrid_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.
     take or drop a large piece; GrabCut's correction (`grabcut_edit`) keeps to where the colours
     change, so on such an object its outline is the one on the object's edge."""
     edges = edge_map(pixels)
-    by_edits = edit(pixels, selected, clicks, edges)
-    by_colour = grabcut_edit(pixels, selected, clicks)
+    by_edits = edit(pixels, selected, clicks, keep, edges)
+    by_colour = grabcut_edit(pixels, selected, clicks, keep)
     if insisted(selected, by_colour, by_edits, clicks):
         return by_edits
     return (
@@ -395,7 +418,9 @@ def insisted(
     return bool(((by_edits ^ selected) & click_disk(selected.shape, px, py, 2.0)).any())
 
 
-def grabcut_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+def grabcut_edit(
+    pixels: np.ndarray, selected: np.ndarray, clicks: Clicks, keep: np.ndarray | None = None
+) -> np.ndarray:
     """GrabCut's correction of the selection (the selection as possible labels, every click
     certain), of which only the part connected to the last click is taken: added for a left
     click, removed for a right one. It runs in a window around the selection and the click
@@ -406,7 +431,7 @@ def grabcut_edit(pixels: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np
     trimap = correction_trimap(selected, clicks)
     proposed = selected.copy()  # outside the window: unchanged
     proposed[rows, cols] = correction(pixels[rows, cols], trimap[rows, cols])
-    return take_clicked_part(selected, keep_clicked_parts(proposed, clicks), clicks)
+    return take_clicked_part(selected, keep_clicked_parts(proposed, clicks), clicks, keep)
 
 
 def correction(pixels: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -447,12 +472,14 @@ def outline_strength(selected: np.ndarray, edges: np.ndarray) -> float:
     return float(edges[outline].mean()) if outline.any() else 0.0
 
 
-def flood(edges: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray:
+def flood(
+    edges: np.ndarray, selected: np.ndarray, clicks: Clicks, keep: np.ndarray | None = None
+) -> np.ndarray:
     """Where the object is by the image's edges: a watershed of the colour gradient (`edges`,
-    edge_map's) flooded from the inside clicks (and, for a left click, the selection's core),
-    against the outside clicks and the image border. Regions of one colour separated by an
-    edge (a cup on its saucer) are split where the edge is; colour alone (GrabCut) cannot
-    split them."""
+    edge_map's) flooded from the inside clicks (and, for a left click, the selection's core;
+    for a right one, what must be kept), against the outside clicks and the image border.
+    Regions of one colour separated by an edge (a cup on its saucer) are split where the edge
+    is; colour alone (GrabCut) cannot split them."""
     from skimage.segmentation import watershed
 
     markers = np.zeros(selected.shape, np.int32)
@@ -461,6 +488,8 @@ def flood(edges: np.ndarray, selected: np.ndarray, clicks: Clicks) -> np.ndarray
         markers[:, [0, -1]] = 2
     if clicks.points[-1][2]:  # adding: the selection so far floods as object too
         markers[core(selected)] = 1
+    elif keep is not None:
+        markers[keep & selected] = 1
     for x, y, inside in clicks.points:
         markers[click_disk(selected.shape, x, y)] = 1 if inside else 2
     return watershed(edges, markers) == 1

@@ -228,3 +228,42 @@ def test_a_left_click_on_a_soft_sided_object_does_not_leak_into_a_textured_backd
     assert iou(after, truth) > 0.85 and (after & ~truth).sum() < 0.02 * truth.sum()
     assert not (selected & ~after).any()  # a left click still only adds
     assert inspect.signature(select).parameters["method"].default == "hybrid"  # the route's
+
+
+def person_beside_a_backdrop_patch(seed: int = 0):
+    """A face (skin disk) above a dark body, and a selected patch of backdrop against the face
+    whose colour is close to the face's (a weak edge between them): the person matte covers
+    face and body."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:160, :160]
+    image = np.empty((160, 160, 3))
+    image[:] = [0.3, 0.35, 0.5]
+    face = (yy - 50) ** 2 + (xx - 80) ** 2 < 26**2
+    body = (yy > 80) & (xx > 40) & (xx < 120)
+    patch = (yy > 20) & (yy < 78) & (xx > 92) & (xx < 140) & ~face
+    image[face] = [0.8, 0.6, 0.5]
+    image[patch] = [0.7, 0.56, 0.5]
+    image[body] = [0.1, 0.1, 0.3]
+    image += rng.normal(0, 0.01, image.shape)
+    person = (face | body).astype(np.float32)
+    pixels = (image.clip(0, 1) * 255).round().astype(np.uint8)
+    return pixels, face, body, patch, person
+
+
+def test_a_right_click_beside_a_selected_person_keeps_her_face():
+    """Grace Hopper's regression: a right click on backdrop that was selected beside the face
+    flooded over the face (no left click on it) and removed it; the person matte's sure core
+    is kept unless the click lands on it."""
+    from relight_inpaint.conditioning.select import PERSON_SURE, core, hybrid_edit, kept_person
+
+    pixels, face, body, patch, person = person_beside_a_backdrop_patch()
+    selected = face | body | patch
+    clicks = Clicks([(80.0, 120.0, True), (125.0, 52.0, False)])
+    sure = core(person >= PERSON_SURE)
+    unprotected = hybrid_edit(pixels, selected, clicks)
+    assert (face & ~unprotected).sum() > 0.5 * face.sum()  # the case the old step got wrong
+    after = hybrid_edit(pixels, selected, clicks, kept_person(sure, clicks))
+    assert (face & ~after).sum() < 0.05 * face.sum()
+    assert (patch & after).sum() < 0.2 * patch.sum()  # the backdrop still goes
+    on_the_face = Clicks([(80.0, 120.0, True), (80.0, 50.0, False)])
+    assert kept_person(sure, on_the_face) is None  # a click on her removes as any other
