@@ -7,7 +7,9 @@ Templates: each tree gets a ComfyUI server of its own (a base directory under ou
 custom_nodes/ links the tree), warmed by one run of each template; then templates 1 (relight a
 region) and 3 (paste, lit like the scene) are queued as shipped, in turn, --repeats times each.
 Every run uploads the template's photo under a new name, so nothing is served from ComfyUI's
-cache. Printed: the best wall time per template and template 3 / template 1 (target <= 2).
+cache. Printed: the best wall time per template and template 3 / template 1 (target <= 2),
+template 1 as shipped (its seven clicks selected on every run) and from its painted photo with
+no clicks (the graph as it shipped before it started from clicks).
 
 Shadow Mask: template 3's node (relight, the depth map's scale fitted, the scene's light) on
 its bundled scene scaled to 1024 x 1024, called in-process with one torch thread, best of
@@ -38,8 +40,12 @@ from ..host.comfy_server import PACK_LINK, run_prompt, start_server, upload_imag
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = {
     "template 1": "relight_inpaint_photo.json",
+    "template 1 painted": "relight_inpaint_photo.json",
     "template 3": "relight_paste_scene_light.json",
 }
+# Template 1 starts from seven clicks on the cup (its selection is part of its time); "painted"
+# is the same graph from the bundled painted photo with no clicks, as it shipped before.
+PAINTED_PHOTO = "relight_demo_photo_masked.png"
 SIDE = 1024
 
 
@@ -57,8 +63,13 @@ def base_dir_for(root: Path, label: str) -> Path:
 
 def prompt_for(root: Path, name: str, url: str, run: int) -> dict:
     """The template's API prompt with its photos uploaded under names of this run."""
-    prompt = json.loads((root / "workflows" / "api" / name).read_text())
+    prompt = json.loads((root / "workflows" / "api" / TEMPLATES[name]).read_text())
+    painted = name.endswith("painted")
     for node in prompt.values():
+        if painted and node["class_type"] == "SelectByClicks":
+            node["inputs"]["points"] = ""
+        if painted and node["class_type"] == "LoadImage":
+            node["inputs"]["image"] = PAINTED_PHOTO
         if node["class_type"] == "LoadImage":
             original = node["inputs"]["image"]
             fresh = f"{Path(original).stem}_speed{run}.png"
@@ -71,9 +82,9 @@ def time_templates(root: Path, label: str, repeats: int) -> dict[str, float]:
     with start_server(base_dir=base_dir_for(root, label)) as server:
         run = 0
         for round_ in range(repeats + 1):  # round 0 warms the server (models, face models)
-            for name, file in TEMPLATES.items():
+            for name in TEMPLATES:
                 run += 1
-                prompt = prompt_for(root, file, server.url, run)
+                prompt = prompt_for(root, name, server.url, run)
                 start = time.perf_counter()
                 run_prompt(server.url, prompt)
                 if round_ > 0:
@@ -132,10 +143,12 @@ def main() -> None:
         shadow = json.loads(done.stdout.strip().splitlines()[-1])
         times = time_templates(root, label, args.repeats)
         ratio = times["template 3"] / times["template 1"]
+        painted = times["template 3"] / times["template 1 painted"]
         print(
             f"{label:9s} Shadow Mask at 1 MP {shadow:.2f} s (target <= 2); "
-            f"template 1 {times['template 1']:.2f} s, template 3 {times['template 3']:.2f} s, "
-            f"3 / 1 = {ratio:.2f} (target <= 2)",
+            f"template 1 {times['template 1']:.2f} s (from the painted photo, no clicks "
+            f"{times['template 1 painted']:.2f} s), template 3 {times['template 3']:.2f} s, "
+            f"3 / 1 = {ratio:.2f}, 3 / 1 painted = {painted:.2f} (target <= 2)",
             flush=True,
         )
     shutil.rmtree(REPO / "out" / "template_speed", ignore_errors=True)

@@ -8,6 +8,7 @@ and to run the workflows that need no downloaded weights for their thumbnails.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 from pathlib import Path
@@ -57,11 +58,36 @@ def build_all(info: dict) -> list[Path]:
     return written
 
 
-def photo_and_mask(workflow: dict) -> tuple[Image.Image, np.ndarray]:
-    """The bundled photo and its painted mask (1 - alpha) the workflow starts from."""
-    conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
-    photo = Image.open(ASSETS / workflow[conditioning["inputs"]["image"][0]]["inputs"]["image"])
-    return photo.convert("RGB"), 1 - np.asarray(photo.getchannel("A")) / 255.0
+def bundled_photo_and_mask(workflow: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled photo (uint8 RGB) and the mask (0..1) Mask Conditioning gets from it: a
+    LoadImageMask file, or the photo's own alpha (1 - alpha: the MaskEditor's), with Select by
+    Clicks' selection of its clicks added."""
+    nodes = workflow.values()
+    conditioning = next(n for n in nodes if n["class_type"] == "MaskConditioning")
+    photo_file = Image.open(
+        ASSETS / workflow[conditioning["inputs"]["image"][0]]["inputs"]["image"]
+    )
+    photo = np.asarray(photo_file.convert("RGB"))
+    source = workflow[conditioning["inputs"]["mask"][0]]
+    clicks = source if source["class_type"] == "SelectByClicks" else None
+    if clicks is not None:
+        source = workflow[clicks["inputs"]["mask"][0]]
+    if source["class_type"] == "LoadImageMask":
+        mask_file = Image.open(ASSETS / source["inputs"]["image"]).convert("RGB")
+        painted = np.asarray(mask_file.getchannel("R")) / 255.0
+    elif "A" in photo_file.getbands():
+        painted = 1.0 - np.asarray(photo_file.getchannel("A")) / 255.0
+    else:  # nobody painted it: LoadImage's MASK is empty
+        painted = np.zeros(photo.shape[:2])
+    if clicks is None or not clicks["inputs"]["points"]:
+        return photo, painted
+    import_pack()
+    selection = importlib.import_module("relight_inpaint.conditioning.select")
+    clicked = selection.parse_clicks(clicks["inputs"]["points"])
+    selected = selection.select(photo / 255.0, clicked).astype(np.float64)
+    return photo, np.maximum(selected, painted) if clicks["inputs"][
+        "painted"
+    ] == "add" else selected
 
 
 def result_of(url: str, workflow: dict) -> Image.Image:
@@ -96,8 +122,6 @@ def thumbnail(before: Image.Image, after: Image.Image, caption: str) -> Image.Im
 
 def sphere_card(light_node: dict) -> Image.Image:
     """The light the workflow asks for, as the pack's light preview draws it."""
-    import importlib
-
     import_pack()  # conditioning/ is plain torch: no host needed
     lights = importlib.import_module("relight_inpaint.lighting.light")
     light_preview = importlib.import_module("relight_inpaint.lighting.shading").light_preview
@@ -113,7 +137,8 @@ def build_thumbnails(url: str) -> list[Path]:
     written = []
     for name, template in TEMPLATES.items():
         workflow = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
-        photo, mask = photo_and_mask(workflow)
+        pixels, mask = bundled_photo_and_mask(workflow)
+        photo = Image.fromarray(pixels)
         if name == "iclight_fc_sd15":  # its weights are the user's: show the request
             light = next(n for n in workflow.values() if n["class_type"] == "LightDirectionEncode")
             card = thumbnail(outlined(photo, mask), sphere_card(light), "IC-Light fc + SD1.5")

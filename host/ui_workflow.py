@@ -60,6 +60,10 @@ MASK_NOTE = (
     "Paint the region to change: right-click the photo > Open in MaskEditor, paint, Save. "
     "Or click the object in Select by Clicks (right-click: not the object), then Run."
 )
+CLICKS_NOTE = (
+    "The cup is selected by the clicks in Select by Clicks (left: the object, right: not it; "
+    "Clear to start again). Or paint: right-click the photo > Open in MaskEditor (added to them)."
+)
 LIGHT_NOTE = (
     "On Light Direction's sphere, drag the dot to move the light (the dark ring: behind the "
     "subject). The swatch sets its colour."
@@ -74,7 +78,7 @@ TEMPLATES = {
         "1 Relight a region",
         # the light's note sits at the top of the next column: above the sphere it made the
         # column too tall for the template to open at a readable size
-        (("1", MASK_NOTE), ("5", LIGHT_NOTE), ("6", DEFAULT_MODEL_NOTE)),
+        (("1", CLICKS_NOTE), ("5", LIGHT_NOTE), ("6", DEFAULT_MODEL_NOTE)),
     ),
     "iclight_fc_sd15": Template(
         "iclight_fc_sd15",

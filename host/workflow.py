@@ -253,12 +253,16 @@ def set_input_images(workflow: dict, image_name: str, mask_name: str) -> dict:
     """A copy of the workflow that loads these uploaded files.
 
     The shipped workflows take the mask from the photo's LoadImage (its MASK output, what the
-    MaskEditor paints); the command line's separate mask file gets its own LoadImageMask.
+    MaskEditor paints) and Select by Clicks (whose clicks are the bundled photo's: cleared);
+    the command line's separate mask file gets its own LoadImageMask.
     """
     filled = copy.deepcopy(workflow)
     _, conditioning = find_node(filled, "MaskConditioning")
     photo_id = conditioning["inputs"]["image"][0]
     filled[photo_id]["inputs"]["image"] = image_name
+    for node in filled.values():  # the template's clicks were made on its own photo
+        if node.get("class_type") == "SelectByClicks":
+            node["inputs"]["points"] = ""
     mask_source = conditioning["inputs"]["mask"][0]
     if filled[mask_source]["class_type"] == "LoadImageMask":
         filled[mask_source]["inputs"]["image"] = mask_name

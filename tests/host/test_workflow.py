@@ -126,6 +126,15 @@ def test_a_separate_mask_file_replaces_the_painted_mask(workflow: dict) -> None:
     assert "LoadImageMask" not in {n["class_type"] for n in workflow.values()}  # not changed
 
 
+def test_the_templates_clicks_are_not_carried_to_another_photo(workflow: dict) -> None:
+    """Template 1 starts from clicks on the bundled cup; on a user's photo (another size)
+    they would select the wrong place, or be refused: the command line clears them."""
+    assert node_inputs(workflow, "SelectByClicks")["points"]  # the template's clicks
+    prompt = build_prompt({}, "photo.png", "mask.png", workflow)
+    assert node_inputs(prompt, "SelectByClicks")["points"] == ""
+    assert node_inputs(workflow, "SelectByClicks")["points"]  # the loaded workflow unchanged
+
+
 # --- validation -----------------------------------------------------------------------------
 
 

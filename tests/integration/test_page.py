@@ -289,6 +289,39 @@ def missing_models_text(page) -> str:
     return page.inner_text("body")
 
 
+TEMPLATE_CLICKS = json.loads(
+    json.loads((REPO / "workflows" / "api" / "relight_inpaint_photo.json").read_text())["2"][
+        "inputs"
+    ]["points"]
+)
+
+
+def test_template_1_opens_with_the_cup_selected_by_its_clicks(page: Page):
+    """The photo node shows the plain photo (a painted bundled photo showed its transparent
+    mask as a dark blob, which read as a broken image) and Select by Clicks draws the cup's
+    selection from the template's clicks, before any Run."""
+    page.open_template(TITLE_A)
+    photo = page.node_id("LoadImage")
+    name = page.evaluate("id => window.app.graph.getNodeById(id).widgets[0].value", photo)
+    assert "A" not in Image.open(REPO / "assets" / name).getbands()
+    selector = page.node_id("SelectByClicks")
+    page.page.wait_for_function(
+        "id => (window.app.graph.getNodeById(id).relightSelection?.selected ?? 0) > 0",
+        arg=selector,
+        timeout=20_000,
+    )
+    page.page.wait_for_timeout(1500)
+    page.closeup(selector, "template_1_clicks")
+    hint = page.page.locator(".relight-select-widget").inner_text()
+    assert "photo changed" not in hint, hint  # the same photo loading is no replacement
+    assert json.loads(page.widget_values(selector)["points"]) == TEMPLATE_CLICKS
+    shown = shown_photo(page.evaluate(CANVAS_PIXELS), 600, 400)
+    original = np.asarray(Image.open(REPO / "assets" / name).convert("RGB")).astype(float)
+    changed = np.abs(shown - resized(original, shown)).sum(-1) > 30
+    truth = np.asarray(Image.fromarray(cup_reference()).resize(changed.shape[::-1])) > 0
+    assert (changed & truth).sum() / (changed | truth).sum() > 0.6  # the cup is tinted
+
+
 def test_missing_weights_are_listed_on_open_and_refused_on_run(page: Page, server_url: str):
     page.open_template(TITLE_B)
     text = missing_models_text(page.page)
@@ -468,7 +501,8 @@ def test_clicking_the_image_selects_a_region_that_reaches_the_sampler(page: Page
     page.page.mouse.click(left + click[0] * scale, top + click[1] * scale)
     page.shot("select_clicked")
     points = json.loads(page.widget_values(selector)["points"])
-    [[x, y, inside]] = points["points"]
+    *template_clicks, [x, y, inside] = points["points"]
+    assert len(template_clicks) == len(TEMPLATE_CLICKS["points"])  # the new click goes after
     assert inside == 1 and abs(x - click[0]) < 3 and abs(y - click[1]) < 3
     prompt = page.run()["prompt"]
     assert json.loads(prompt[str(selector)]["inputs"]["points"]) == points
@@ -481,7 +515,7 @@ def test_clicking_the_image_selects_a_region_that_reaches_the_sampler(page: Page
     original = np.asarray(Image.open(REPO / "assets" / "relight_demo_photo.png").convert("RGB"))
     selected = np.abs(overlay - original).sum(-1) > 30
     assert selected[330, 420]
-    assert 0.05 < selected.mean() < 0.7  # the saucer (and the painted cup), not the table
+    assert 0.05 < selected.mean() < 0.7  # the saucer (and the clicked cup), not the table
     shown = shown_photo(page.evaluate(CANVAS_PIXELS), original.shape[1], original.shape[0])
     to_result = np.abs(shown - resized(overlay, shown)).mean()
     to_photo = np.abs(shown - resized(original, shown)).mean()
@@ -514,7 +548,9 @@ def test_a_photo_nobody_painted_is_selected_by_one_click(page: Page, server_url:
         timeout=20_000,
     )
     page.page.mouse.click(*canvas_point(page, (512, 512), 91, 279))  # on the sphere
-    page.run()
+    prompt = page.run()["prompt"]
+    sent = json.loads(prompt[str(selector)]["inputs"]["points"])
+    assert sent["points"] == [[91, 279, 1]] and sent["size"] == [512, 512]  # the cup's went
     entry = finished(server_url)
     assert entry["status"]["status_str"] == "success", entry["status"]
     page.page.wait_for_timeout(1500)
@@ -568,7 +604,14 @@ def test_clicking_the_cup_redraws_the_selection_without_run_and_it_reaches_the_s
 ):
     page.open_template(TITLE_A)
     selector = page.node_id("SelectByClicks")
-    choose(page, selector, "painted", "ignore")  # the bundled painted cup stays out of it
+    choose(page, selector, "painted", "ignore")
+    page.page.locator(".relight-select-widget button", has_text="Clear").click()
+    page.page.wait_for_function(
+        "id => window.app.graph.getNodeById(id).widgets.find(w => w.name === 'points').value"
+        " .indexOf('[[') < 0",
+        arg=selector,
+    )
+    page.page.wait_for_timeout(600)
     before = np.array(page.evaluate(CANVAS_PIXELS)[2])
     history = requests.get(f"{server_url}/history", timeout=10).json()
     coffee = click_on_photo(page, 290, 140)

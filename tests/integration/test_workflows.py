@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from relight_inpaint.conditioning.mask import prepare_masked_image
+from relight_inpaint.host.build_workflows import bundled_photo_and_mask
 from relight_inpaint.host.comfy_server import (
     fetch_output_images,
     object_info,
@@ -91,26 +92,6 @@ def saved_image(server_url: str, entry: dict, node_id: str) -> np.ndarray:
     one = {"outputs": {node_id: entry["outputs"][node_id]}}
     [png] = fetch_output_images(server_url, one)
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
-def bundled_photo_and_mask(workflow: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The photo (uint8 RGB) and mask (0..1) Mask Conditioning reads: a LoadImageMask file, or
-    the photo's own alpha as LoadImage's MASK (1 - alpha, what the MaskEditor paints)."""
-    conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
-    photo_node = workflow[conditioning["inputs"]["image"][0]]
-    mask_link = conditioning["inputs"]["mask"]
-    mask_node = workflow[mask_link[0]]
-    if mask_node["class_type"] == "SelectByClicks":  # no clicks: the painted mask as it is
-        assert mask_node["inputs"]["points"] == "" and mask_node["inputs"]["painted"] == "add"
-        mask_link = mask_node["inputs"]["mask"]
-        mask_node = workflow[mask_link[0]]
-    photo_file = Image.open(ASSETS / photo_node["inputs"]["image"])
-    photo = np.asarray(photo_file.convert("RGB"))
-    if mask_node["class_type"] == "LoadImageMask":
-        mask_file = Image.open(ASSETS / mask_node["inputs"]["image"]).convert("RGB")
-        return photo, np.asarray(mask_file.getchannel("R")) / 255.0
-    assert mask_node is photo_node and mask_link[1] == 1
-    return photo, 1.0 - np.asarray(photo_file.getchannel("A")) / 255.0
 
 
 def assert_only_the_mask_changed(result: np.ndarray, workflow: dict) -> None:

@@ -350,6 +350,12 @@ function sourceImage(node) {
   return source?.imgs?.[0] ?? null;
 }
 
+// Which file a /view URL shows (its cache-busting parameters aside).
+function fileOf(src) {
+  const params = new URL(src, location.href).searchParams;
+  return ["type", "subfolder", "filename"].map((key) => params.get(key) ?? "").join("/");
+}
+
 // The /view parameters of the picture the source node shows (what the pack's route reads).
 function sourceRef(node) {
   const source = sourceImage(node);
@@ -573,6 +579,7 @@ function addSelectWidget(node) {
     const start = dragStart;
     dragStart = null;
     if (!at) return redraw();
+    settleReplacement(...at.size);
     const data = rescaled(readPoints(node), at.size);
     const moved = Math.hypot(at.canvas[0] - start[0], at.canvas[1] - start[1]);
     if (moved > 8 && start.button === 0) {
@@ -649,24 +656,35 @@ function addSelectWidget(node) {
   // A new picture upstream drops the old selection's; the clicks stay when it has the same size
   // (the MaskEditor's save of the same photo) and go when it does not (another photo).
   let sourceSrc = null;
+  let replacement = null; // a new picture whose clicks are not yet checked against its size
+  // Checked when its copy has loaded, or at a click on it before that (the canvas shows the
+  // source picture meanwhile): a click must not rescale another photo's clicks onto it.
+  const settleReplacement = (width, height) => {
+    if (!replacement) return;
+    const { anotherFile } = replacement;
+    replacement = null;
+    const size = readPoints(node).size;
+    if (size && (size[0] !== width || size[1] !== height)) {
+      clearAll();
+      hint.textContent = "photo changed (another size): clicks cleared";
+    } else if (anotherFile && size) {
+      hint.textContent = "photo changed (same size): clicks kept";
+    }
+  };
   const timer = setInterval(() => {
     const source = sourceImage(node);
     if (source && source.src !== sourceSrc) {
       const replaced = sourceSrc !== null;
+      // Said only for another file, not the same one shown again (its URL changes as it loads).
+      const anotherFile = replaced && fileOf(source.src) !== fileOf(sourceSrc);
       sourceSrc = source.src;
       photo = withoutAlpha(source.src);
       photo.onload = () => {
-        const size = readPoints(node).size;
-        const resized = size && (size[0] !== photo.naturalWidth || size[1] !== photo.naturalHeight);
-        if (replaced && resized) {
-          clearAll();
-          hint.textContent = "photo changed (another size): clicks cleared";
-        } else if (replaced && size) {
-          hint.textContent = "photo changed (same size): clicks kept";
-        }
+        settleReplacement(photo.naturalWidth, photo.naturalHeight);
         refresh();
       };
       if (replaced) {
+        replacement = { anotherFile };
         result = null;
         live = null;
       }
