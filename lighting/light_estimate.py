@@ -165,7 +165,11 @@ SCENE_COARSE_SIDE = 48  # every candidate is scored at this side first (see _sce
 # median 27.5, the confident half's median 15.4; coarse 48 px then 48 pairs at 96: 43.7, 33.5
 # (one scene crosses the middle) and 15.4, in 38 % of the time (then 16 pairs: 44.4, 33.5,
 # 17.6).
-SCENE_REFINED = 48
+SCENE_REFINED = 16
+# The shadow march samples the nearest pixel: a third of bilinear's time, the same ranking (30
+# rendered scenes: median error 33.5 deg both, confident half 15.4 both, mean 43.2 -> 44.2 with
+# 16 refined, not 48; template 3's scene: the same light, 0.6-0.9 -> 0.4 s).
+SCENE_SAMPLE = "nearest"
 SCENE_RELIEFS = (0.25, 0.5, 1.0, 2.0)  # a user's depth map has no scale: the fit picks one
 SCENE_DIRECTIONS = 100  # candidate directions over the hemisphere facing the viewer
 SCENE_MIN_ELEVATION_SIN = 0.05
@@ -235,9 +239,12 @@ class _SceneSamples:
     def count(self) -> int:
         return int(self.usable.sum())
 
-    def shades(self, pairs: list[tuple[int, Tensor]], tick: Tick = None) -> Tensor:
+    def shades(
+        self, pairs: list[tuple[int, Tensor]], tick: Tick = None, sample: str = "bilinear"
+    ) -> Tensor:
         """[K,N] visibility x Lambert over the usable pixels, for each (relief index,
-        directions [k,3]) in `pairs`, rows in that order; one tick per pair."""
+        directions [k,3]) in `pairs`, rows in that order; one tick per pair. sample: the
+        shadow march's (cast_shadows)."""
         rows = []
         for relief, directions in pairs:
             heights = self.unit_heights * SCENE_RELIEFS[relief]
@@ -248,7 +255,9 @@ class _SceneSamples:
                 torch.zeros(len(directions)),
                 torch.ones(len(directions), 3),
             )
-            visible = cast_shadows(heights.expand(len(directions), -1, -1), lights)
+            visible = cast_shadows(
+                heights.expand(len(directions), -1, -1), lights, sample=sample
+            )
             lambert = (normals @ directions.T).clamp_min(0.0).permute(2, 0, 1)
             rows.append((visible * lambert)[:, self.usable])
             advance(tick)
@@ -268,7 +277,8 @@ def _scene_one(values: Tensor, depth: Tensor, region: Tensor, tick: Tick = None)
         coarse = fine  # a small region: searched at the working side alone
     candidates = hemisphere_directions(SCENE_DIRECTIONS)
     every = [(relief, candidates) for relief in range(len(SCENE_RELIEFS))]
-    coarse_loss, _, _ = _robust_line_fits(coarse.shades(every, tick), coarse.values[coarse.usable])
+    coarse_shades = coarse.shades(every, tick, SCENE_SAMPLE)
+    coarse_loss, _, _ = _robust_line_fits(coarse_shades, coarse.values[coarse.usable])
     if not bool(torch.isfinite(coarse_loss).any()):
         advance(tick)
         return _unknown(fine.count)
@@ -280,7 +290,7 @@ def _scene_one(values: Tensor, depth: Tensor, region: Tensor, tick: Tick = None)
         if indices:
             kept += indices
             pairs.append((relief, candidates[[index % count for index in indices]]))
-    shade = fine.shades(pairs)
+    shade = fine.shades(pairs, sample=SCENE_SAMPLE)
     advance(tick)
     y = fine.values[fine.usable]
     loss, scale, offset = _robust_line_fits(shade, y)

@@ -112,14 +112,18 @@ def _clear_distance(
     return float((gap / rise.clamp_min(1e-6)).max())
 
 
-def cast_shadows(heights: Tensor, light: Light, max_length: float = 0.5) -> Tensor:
+def cast_shadows(
+    heights: Tensor, light: Light, max_length: float = 0.5, sample: str = "bilinear"
+) -> Tensor:
     """Visibility [B,H,W] (1 = lit) of a height field [B,H,W] (pixels) toward the light: a pixel
     is shadowed when the field rises above the ray from it to the light (by half a pixel: its
     own interpolated slope is not a shadow). Rays run at most `max_length` of the image's
-    longer side."""
+    longer side. sample "nearest": a third of the time, blockier edges (march_shadows)."""
     reach = max_length * max(heights.shape[1:])
     steps = min(SHADOW_STEPS, math.ceil(reach))  # a sample per pixel of ray is enough
-    shadowed = march_shadows(heights, heights, light, reach, steps, tolerance=0.5)
+    shadowed = march_shadows(
+        heights, heights, light, reach, steps, sample=sample, tolerance=0.5
+    )
     return (~shadowed).to(heights.dtype)
 
 
