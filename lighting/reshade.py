@@ -37,8 +37,10 @@ UNREADABLE = (
 # old, the light's strength kept): a real face whose light moves from the front to 60 degrees
 # keeps 0.8-1.2 of its brightness (Extended Yale B), while a sphere's falls to a third; held
 # exactly at 1, a pasted object relit toward the scene's light kept the brightness of the light
-# it was pasted from (rendered scenes: 1.4 dB and 12 degrees lost against this range).
-EXPOSURE_RANGE = (0.8, 1.25)
+# it was pasted from (rendered scenes: 1.4 dB and 12 degrees lost against this range). A little
+# inside 0.8-1.25: the crop's seam matching and stitching move the measured exposure by a few
+# per cent (look benchmark: 6 of 135 runs just outside 0.8-1.25 with the range at its edges).
+EXPOSURE_RANGE = (0.82, 1.22)
 MIN_FILL = 0.1  # the least share of the light that reaches the side turned away from it
 MIN_SHADING = 0.05
 FULL_TRUST = 0.25  # fit confidence from which the current light is divided out in full
