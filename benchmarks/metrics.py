@@ -51,6 +51,9 @@ def sphere_directions(count: int) -> np.ndarray:
 
 
 CANDIDATES = sphere_directions(2000)  # ~4.5 degrees apart
+# The candidates are scored on at most this many pixels (evenly spaced), the refinement uses all:
+# on 90 real-photo fits the direction moved at most 0.56 degrees (99 % under 0.07), 8x faster.
+SEARCH_PIXELS = 4000
 
 
 def best_candidate(normals: np.ndarray, shading: np.ndarray) -> np.ndarray | None:
@@ -83,7 +86,8 @@ def fit_light_direction(
         return None
     shading = (image[usable] / albedo[usable]).mean(axis=1)
     n = normals[usable]
-    w = best_candidate(n, shading)
+    pick = np.linspace(0, len(shading) - 1, min(len(shading), SEARCH_PIXELS)).round().astype(int)
+    w = best_candidate(n[pick], shading[pick])
     if w is None:
         return None
     for _ in range(iterations):

@@ -255,9 +255,7 @@ class _SceneSamples:
                 torch.zeros(len(directions)),
                 torch.ones(len(directions), 3),
             )
-            visible = cast_shadows(
-                heights.expand(len(directions), -1, -1), lights, sample=sample
-            )
+            visible = cast_shadows(heights.expand(len(directions), -1, -1), lights, sample=sample)
             lambert = (normals @ directions.T).clamp_min(0.0).permute(2, 0, 1)
             rows.append((visible * lambert)[:, self.usable])
             advance(tick)

@@ -121,9 +121,7 @@ def cast_shadows(
     longer side. sample "nearest": a third of the time, blockier edges (march_shadows)."""
     reach = max_length * max(heights.shape[1:])
     steps = min(SHADOW_STEPS, math.ceil(reach))  # a sample per pixel of ray is enough
-    shadowed = march_shadows(
-        heights, heights, light, reach, steps, sample=sample, tolerance=0.5
-    )
+    shadowed = march_shadows(heights, heights, light, reach, steps, sample=sample, tolerance=0.5)
     return (~shadowed).to(heights.dtype)
 
 

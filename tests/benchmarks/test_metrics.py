@@ -79,3 +79,17 @@ def test_seam_delta_e_sees_a_colour_step_and_not_a_continuous_image():
     pasted[region] += [0.1, 0.0, -0.05]
     assert seam_delta_e(image, region) < 1.0
     assert seam_delta_e(pasted, region) > 5.0
+
+
+def test_the_search_on_a_pixel_sample_finds_the_full_searchs_light(monkeypatch):
+    """Candidates are scored on SEARCH_PIXELS pixels and refined on all: on a large surface the
+    light is the one the search over every pixel finds."""
+    from relight_inpaint.benchmarks import metrics
+
+    image, albedo, normals, mask = lit_cap((0.72, 0.34, -0.6), size=160)
+    assert mask.sum() > 2 * metrics.SEARCH_PIXELS
+    sampled = fit_light_direction(image, albedo, normals, mask)
+    monkeypatch.setattr(metrics, "SEARCH_PIXELS", 10**9)
+    full = fit_light_direction(image, albedo, normals, mask)
+    assert angle_degrees(sampled, full) < 0.5
+    assert angle_degrees(sampled, np.array([0.72, 0.34, -0.6])) < 3.0
