@@ -60,13 +60,12 @@ def build_all(info: dict) -> list[Path]:
 
 def bundled_photo_and_mask(workflow: dict) -> tuple[np.ndarray, np.ndarray]:
     """The bundled photo (uint8 RGB) and the mask (0..1) Mask Conditioning gets from it: a
-    LoadImageMask file, or the photo's own alpha (1 - alpha: the MaskEditor's), with Select by
-    Clicks' selection of its clicks added."""
-    nodes = workflow.values()
-    conditioning = next(n for n in nodes if n["class_type"] == "MaskConditioning")
-    photo_file = Image.open(
-        ASSETS / workflow[conditioning["inputs"]["image"][0]]["inputs"]["image"]
-    )
+    LoadImageMask file, or the photo's own alpha (1 - alpha: the MaskEditor's), through Select by
+    Clicks as the node treats it (its clicks' selection, the painted mask added, snapped or
+    ignored)."""
+    conditioning = next(n for n in workflow.values() if n["class_type"] == "MaskConditioning")
+    photo_node = workflow[conditioning["inputs"]["image"][0]]
+    photo_file = Image.open(ASSETS / photo_node["inputs"]["image"])
     photo = np.asarray(photo_file.convert("RGB"))
     source = workflow[conditioning["inputs"]["mask"][0]]
     clicks = source if source["class_type"] == "SelectByClicks" else None
@@ -79,15 +78,15 @@ def bundled_photo_and_mask(workflow: dict) -> tuple[np.ndarray, np.ndarray]:
         painted = 1.0 - np.asarray(photo_file.getchannel("A")) / 255.0
     else:  # nobody painted it: LoadImage's MASK is empty
         painted = np.zeros(photo.shape[:2])
-    if clicks is None or not clicks["inputs"]["points"]:
+    if clicks is None:
         return photo, painted
+    how = clicks["inputs"]["painted"]
     import_pack()
     selection = importlib.import_module("relight_inpaint.conditioning.select")
     clicked = selection.parse_clicks(clicks["inputs"]["points"])
-    selected = selection.select(photo / 255.0, clicked).astype(np.float64)
-    return photo, np.maximum(selected, painted) if clicks["inputs"][
-        "painted"
-    ] == "add" else selected
+    rough = painted if how == "refine" else None
+    selected = selection.select(photo / 255.0, clicked, rough).astype(np.float64)
+    return photo, np.maximum(selected, painted) if how == "add" else selected
 
 
 def result_of(url: str, workflow: dict) -> Image.Image:

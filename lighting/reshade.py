@@ -165,7 +165,7 @@ def reshade(
     change = light.intensity.to(ratio)[:, None, None]
     tint = light.color.to(ratio) / luminance(light.color.to(ratio)).clamp_min(1e-6)[:, None]
     reach = subject.reach[..., None]
-    warmth = colourfulness(linear, subject.core)
+    warmth = colourfulness(linear, subject.core) if on_skin(wrap) else None
     gain = (skin_shadow(ratio * change, wrap, warmth) * tint[:, None, None]) ** reach
     relit = to_srgb(keep_hue_in_range(linear * gain))
     out = torch.where(region[..., None], relit, rgb)
@@ -205,13 +205,18 @@ def colourfulness(linear: Tensor, core: Tensor) -> Tensor:
     return (torch.stack(values) / SKIN_SATURATION).clamp(0.0, 1.0)
 
 
+def on_skin(wrap: Tensor | None) -> bool:
+    """Whether any subject of the batch is skin (a wrapped shading: subject.SKIN_WRAP)."""
+    return wrap is not None and bool((wrap > 0).any())
+
+
 def skin_shadow(ratio: Tensor, wrap: Tensor | None, warmth: Tensor | None = None) -> Tensor:
     """[B,H,W,3] the grey ratio [B,H,W] per channel: on skin (wrap > 0) a darkened pixel keeps
     more red and less blue (ratio ** SKIN_SHADOW), as light scattered under the skin does in a
     real shadow; a grey darkening turned pale skin's shadow side grey, like plaster. warmth [B]
     0..1 (colourfulness): as far as the photo has colour (a grey photo's shadows stay grey)."""
     grey = ratio[..., None].expand(*ratio.shape, 3)
-    if wrap is None or not bool((wrap > 0).any()):
+    if not on_skin(wrap):
         return grey
     warmth = ratio.new_ones(len(ratio)) if warmth is None else warmth.to(ratio)
     exponents = 1.0 + warmth[:, None, None, None] * (ratio.new_tensor(SKIN_SHADOW) - 1.0)

@@ -350,19 +350,17 @@ function sourceImage(node) {
   return source?.imgs?.[0] ?? null;
 }
 
-// Which file a /view URL shows (its cache-busting parameters aside).
-function fileOf(src) {
+// The /view parameters of a picture's URL (what the pack's route reads): which file it shows,
+// its cache-busting parameters aside; null for a picture that is no /view file.
+function viewRef(src) {
   const params = new URL(src, location.href).searchParams;
-  return ["type", "subfolder", "filename"].map((key) => params.get(key) ?? "").join("/");
-}
-
-// The /view parameters of the picture the source node shows (what the pack's route reads).
-function sourceRef(node) {
-  const source = sourceImage(node);
-  if (!source?.src) return null;
-  const params = new URL(source.src, location.href).searchParams;
   if (!params.get("filename")) return null;
   return { filename: params.get("filename"), subfolder: params.get("subfolder") ?? "", type: params.get("type") ?? "input" };
+}
+
+function sourceRef(node) {
+  const source = sourceImage(node);
+  return source?.src ? viewRef(source.src) : null;
 }
 
 // How the node will use a painted mask: null when its mask input is not connected.
@@ -676,7 +674,8 @@ function addSelectWidget(node) {
     if (source && source.src !== sourceSrc) {
       const replaced = sourceSrc !== null;
       // Said only for another file, not the same one shown again (its URL changes as it loads).
-      const anotherFile = replaced && fileOf(source.src) !== fileOf(sourceSrc);
+      const anotherFile =
+        replaced && JSON.stringify(viewRef(source.src)) !== JSON.stringify(viewRef(sourceSrc));
       sourceSrc = source.src;
       photo = withoutAlpha(source.src);
       photo.onload = () => {
