@@ -71,12 +71,19 @@ def march_shadows(
     field = occluder[:, None]
     padding = "border" if clip else "zeros"
     clear = _clear_distance(occluder, receiver, rise, tolerance, clip)
+    # one light for the whole batch, nearest samples: each step is an integer shift, compared
+    # on the overlap in place (grid_sample built and sampled a full grid per step)
+    shifted = sample == "nearest" and bool((direction == direction[:1]).all())
     for k in range(1, steps + 1):
         distance = reach * k / steps
         if distance > clear:  # every ray is above the highest occluder from here on
             break
         # every pixel's ray steps by the same offset: one shift of the whole grid per step
         shift_row, shift_col = step_row * distance, step_col * distance
+        if shifted:
+            threshold = rise * distance + tolerance
+            _block_shifted(shadowed, occluder, receiver, shift_row, shift_col, threshold, clip)
+            continue
         offset = torch.stack([shift_col * col_scale, shift_row * row_scale], dim=-1)
         grid = base + offset[:, None, None, :]
         above = F.grid_sample(field, grid, mode=sample, padding_mode=padding, align_corners=True)[
@@ -89,6 +96,44 @@ def march_shadows(
         shadowed |= blocked
     frontal = (planar < _MIN_SIN)[:, None, None]
     return shadowed & ~frontal
+
+
+def _block_shifted(
+    shadowed: Tensor,
+    occluder: Tensor,
+    receiver: Tensor,
+    shift_row: Tensor,
+    shift_col: Tensor,
+    threshold: Tensor,
+    clip: bool,
+) -> None:
+    """shadowed [B,H,W] |= the occluder, shifted by the nearest whole pixel of (shift_row,
+    shift_col) (the same for the whole batch), above receiver + threshold [B]; off the image
+    the occluder is height 0, or blocks nothing where `clip`."""
+    height, width = occluder.shape[1:]
+    (r0, r1, d_row), (c0, c1, d_col) = (
+        _overlap(float(shift[0]), size, clip)
+        for shift, size in ((shift_row, height), (shift_col, width))
+    )
+    limit = threshold.to(receiver)[:, None, None]
+    if r0 < r1 and c0 < c1:
+        above = occluder[:, r0 + d_row : r1 + d_row, c0 + d_col : c1 + d_col]
+        shadowed[:, r0:r1, c0:c1] |= above > receiver[:, r0:r1, c0:c1] + limit
+    if not clip and bool((receiver < -limit).any()):
+        below_ground = receiver < -limit  # the outside (height 0) rises above these rays
+        below_ground[:, r0:r1, c0:c1] = False
+        shadowed |= below_ground
+
+
+def _overlap(shift: float, size: int, clip: bool) -> tuple[int, int, int]:
+    """(first, end, offset): the positions p in first..end - 1 sampled on the image, each at
+    p + offset (the nearest pixel). As grid_sample and _on_image decide it: clipped, p + shift
+    itself must lie in 0 .. size - 1; else its nearest pixel must."""
+    offset = round(shift)
+    reach = shift if clip else float(offset)
+    first = max(0, math.ceil(-reach))
+    end = min(size, math.floor(size - 1 - reach) + 1)
+    return first, max(first, end), offset
 
 
 def _on_image(positions: Tensor, shift: Tensor, size: int) -> Tensor:

@@ -103,3 +103,31 @@ def test_the_march_stops_once_every_ray_is_above_the_highest_occluder(monkeypatc
     heights[:, 28:36, 28:36] = 4.0  # 4 px high: clear after 8 px at 27 degrees
     shading.march_shadows(heights, heights, light((1, 0, 0.5)), 64.0, 48)
     assert 0 < len(calls) <= 7  # steps of 64/48 px: those within 8 px
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_one_lights_nearest_march_by_whole_pixel_shifts_equals_sampling_the_grid(clip):
+    """One light for the batch, nearest samples: each step is compared on the shifted overlap
+    in place. A batch of two lights takes grid_sample's path: the same answer for the first,
+    at the image's edges too (clipped: off the image blocks nothing; else it is height 0)."""
+    from relight_inpaint.lighting.shading import march_shadows
+
+    generator = torch.Generator().manual_seed(0)
+    occluder = torch.rand(1, 61, 80, generator=generator) * 30
+    occluder[occluder < 28] = -1.0e4 if clip else -3.0
+    receiver = torch.rand(1, 61, 80, generator=generator) * 5 - 1.0
+    for xyz in [(0.7, 0.4, 0.5), (-0.3, -0.8, 0.4), (0.1, 0.9, 0.2)]:
+        one = light(xyz)
+        two = one.concat(light((xyz[1], -xyz[0], xyz[2])))
+        shifted = march_shadows(occluder, receiver, one, 120.0, 64, sample="nearest", clip=clip)
+        sampled = march_shadows(
+            occluder.repeat(2, 1, 1),
+            receiver.repeat(2, 1, 1),
+            two,
+            120.0,
+            64,
+            sample="nearest",
+            clip=clip,
+        )[:1]
+        assert 100 < int(shifted.sum()) < shifted.numel() - 100
+        assert torch.equal(shifted, sampled)
