@@ -24,6 +24,13 @@ import numpy as np
 
 WORK_SIDE = 512  # GrabCut runs at most this long side; the mask is scaled back up
 CLICK_RADIUS = 0.012  # of the working image's diagonal
+# A click's disk reaches at most to the nearest strong edge (the colour gradient's top tenth),
+# and no less than this share of CLICK_RADIUS: a disk wider than a pencil (6 px at the working
+# size, 16 px of disk) marked the table under it as certainly the object. 24 photos, 5
+# simulated clicks: mean IoU 0.905 -> 0.923, the pencil 0.28 -> 0.62, the horse's legs
+# 0.82 -> 0.95, the cup unchanged (0.870); the least share 0.25 lost the cup (0.68).
+STRONG_EDGE_PERCENTILE = 90
+MIN_CLICK_SHARE = 0.5
 REACH = 0.06  # radius of the possible foreground around the first inside clicks, of the diagonal
 # The first selection's GrabCut rounds. 24 photos by the click simulator, 5 clicks: 5 rounds
 # mean IoU 0.894, worst tenth 0.475, figurines 0.949; 3 rounds 0.894, 0.474, 0.945, and the
@@ -58,6 +65,7 @@ class Clicks:
     points: list[tuple[float, float, bool]] = field(default_factory=list)
     box: tuple[float, float, float, float] | None = None
     size: tuple[float, float] | None = None  # the image size the clicks were made on
+    room: tuple[float, ...] | None = None  # px per click: how far its disk may reach (with_room)
 
     def at_size(self, width: int, height: int) -> Clicks:
         """The clicks in pixels of an image this size (the page may click on a preview)."""
@@ -100,7 +108,13 @@ class Clicks:
         self.points.append((x, y, inside))
 
     def first(self, count: int) -> Clicks:
-        return Clicks(self.points[:count], self.box, self.size)
+        room = None if self.room is None else self.room[:count]
+        return Clicks(self.points[:count], self.box, self.size, room)
+
+    def disk(self, shape: tuple[int, int], index: int, grow: float = 1.0) -> np.ndarray:
+        """The disk of click `index` (negative counts from the end) on an image of `shape`."""
+        x, y, _ = self.points[index]
+        return click_disk(shape, x, y, grow, None if self.room is None else self.room[index])
 
     def empty(self) -> bool:
         return not self.inside and not self.box
@@ -262,6 +276,7 @@ def replay_edits(
     adds the part connected to it, each right click only removes the part connected to it
     (`method` "hybrid": `hybrid_edit`, "edits": `edit`)."""
     step = hybrid_edit if method == "hybrid" else edit
+    clicks = with_room(pixels, clicks)
     sure = core(person >= PERSON_SURE) if person is not None else None
     first = max(1, next((i + 1 for i, p in enumerate(clicks.points) if p[2]), 1))
     if clicks.box or rough is not None:
@@ -343,8 +358,7 @@ def kept_person(sure: np.ndarray | None, clicks: Clicks) -> np.ndarray | None:
     her face; one on the person herself (an arm) removes that part as any other."""
     if sure is None or clicks.points[-1][2]:
         return None
-    x, y, _ = clicks.points[-1]
-    return None if bool((sure & click_disk(sure.shape, x, y)).any()) else sure
+    return None if bool((sure & clicks.disk(sure.shape, -1)).any()) else sure
 
 
 def edit(
@@ -368,7 +382,7 @@ def take_clicked_part(
     """Of the change from `selected` to `proposed`, only the part connected to the last click:
     added for a left click, removed for a right one (less `keep`)."""
     x, y, inside = clicks.points[-1]
-    disk = click_disk(selected.shape, x, y)
+    disk = clicks.disk(selected.shape, -1)
     if inside:
         part = connected_at((proposed & ~selected) | disk, x, y)
         return fill_small_holes(selected | part, max_share=0.01)
@@ -410,12 +424,10 @@ def insisted(
     only punch a dot)."""
     if len(clicks.points) < 2 or clicks.points[-2][2] != clicks.points[-1][2]:
         return False
-    x, y, _ = clicks.points[-1]
-    spot = click_disk(selected.shape, x, y, 1.5)
+    spot = clicks.disk(selected.shape, -1, 1.5)
     if ((by_colour ^ selected) & ~spot).any():
         return False
-    px, py, _ = clicks.points[-2]
-    return bool(((by_edits ^ selected) & click_disk(selected.shape, px, py, 2.0)).any())
+    return bool(((by_edits ^ selected) & clicks.disk(selected.shape, -2, 2.0)).any())
 
 
 def grabcut_edit(
@@ -426,8 +438,7 @@ def grabcut_edit(
     click, removed for a right one. It runs in a window around the selection and the click
     (`WINDOW_MARGIN`) with `CORRECTION_ITERATIONS`: it starts from a selection, not from
     nothing, and the page waits for it after every click."""
-    x, y, _ = clicks.points[-1]
-    rows, cols = window(selected | click_disk(selected.shape, x, y))
+    rows, cols = window(selected | clicks.disk(selected.shape, -1))
     trimap = correction_trimap(selected, clicks)
     proposed = selected.copy()  # outside the window: unchanged
     proposed[rows, cols] = correction(pixels[rows, cols], trimap[rows, cols])
@@ -490,8 +501,8 @@ def flood(
         markers[core(selected)] = 1
     elif keep is not None:
         markers[keep & selected] = 1
-    for x, y, inside in clicks.points:
-        markers[click_disk(selected.shape, x, y)] = 1 if inside else 2
+    for index, (_, _, inside) in enumerate(clicks.points):
+        markers[clicks.disk(selected.shape, index)] = 1 if inside else 2
     return watershed(edges, markers) == 1
 
 
@@ -514,13 +525,37 @@ def edge_map(pixels: np.ndarray) -> np.ndarray:
     return np.sqrt((gx**2 + gy**2).sum(axis=2))
 
 
-def click_disk(shape: tuple[int, int], x: float, y: float, grow: float = 1.0) -> np.ndarray:
+def click_disk(
+    shape: tuple[int, int], x: float, y: float, grow: float = 1.0, room: float | None = None
+) -> np.ndarray:
+    """The click's disk: CLICK_RADIUS (times `grow`), at most `grow` times its `room` and at
+    least MIN_CLICK_SHARE of the full radius."""
     import cv2
 
     disk = np.zeros(shape, np.uint8)
     radius = max(2, round(grow * CLICK_RADIUS * float(np.hypot(*shape))))
-    cv2.circle(disk, (round(x), round(y)), radius, 1, -1)
+    if room is not None:
+        radius = max(round(MIN_CLICK_SHARE * radius), min(radius, round(grow * room)))
+    cv2.circle(disk, (round(x), round(y)), max(2, radius), 1, -1)
     return disk > 0
+
+
+def with_room(pixels: np.ndarray, clicks: Clicks) -> Clicks:
+    """The clicks with each one's room: its distance to the nearest strong edge of `pixels`
+    (STRONG_EDGE_PERCENTILE of edge_map), so that a click on a thin part marks only it."""
+    import cv2
+
+    if not clicks.points:
+        return clicks
+    edges = edge_map(pixels)
+    strong = edges > np.percentile(edges, STRONG_EDGE_PERCENTILE)
+    distance = cv2.distanceTransform((~strong).astype(np.uint8), cv2.DIST_L2, 5)
+    height, width = distance.shape
+    room = tuple(
+        float(distance[min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))])
+        for x, y, _ in clicks.points
+    )
+    return Clicks(clicks.points, clicks.box, clicks.size, room)
 
 
 def connected_at(region: np.ndarray, x: float, y: float) -> np.ndarray:
@@ -547,11 +582,8 @@ def correction_trimap(selected: np.ndarray, clicks: Clicks) -> np.ndarray:
 def _mark_clicks(trimap: np.ndarray, clicks: Clicks) -> None:
     import cv2
 
-    diagonal = float(np.hypot(*trimap.shape))
-    radius = max(2, round(CLICK_RADIUS * diagonal))
-    for x, y, inside in clicks.points:
-        label = cv2.GC_FGD if inside else cv2.GC_BGD
-        cv2.circle(trimap, (round(x), round(y)), radius, int(label), -1)
+    for index, (_, _, inside) in enumerate(clicks.points):
+        trimap[clicks.disk(trimap.shape, index)] = cv2.GC_FGD if inside else cv2.GC_BGD
 
 
 def seed_trimap(shape: tuple[int, int], clicks: Clicks, rough: np.ndarray | None) -> np.ndarray:
