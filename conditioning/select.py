@@ -277,14 +277,14 @@ def replay_edits(
     (`method` "hybrid": `hybrid_edit`, "edits": `edit`)."""
     step = hybrid_edit if method == "hybrid" else edit
     clicks = with_room(pixels, clicks)
-    sure = core(person >= PERSON_SURE) if person is not None else None
+    sure = sure_person(person) if person is not None else None
     first = max(1, next((i + 1 for i, p in enumerate(clicks.points) if p[2]), 1))
     if clicks.box or rough is not None:
         first = 0
     session = _session_key(pixels, rough, person, clicks.box, method)
     done, selected = _known_steps(session, clicks, first)
     if selected is None:
-        done, selected = first, first_selection(pixels, clicks.first(first), rough, person)
+        done, selected = first, first_selection(pixels, clicks.first(first), rough, person, sure)
         _remember(session, clicks.first(first), selected)
     for count in range(done + 1, len(clicks.points) + 1):
         selected = step(
@@ -325,18 +325,32 @@ def _remember(session: bytes, clicks: Clicks, selected: np.ndarray) -> None:
 
 
 def first_selection(
-    pixels: np.ndarray, clicks: Clicks, rough: np.ndarray | None, person: np.ndarray | None
+    pixels: np.ndarray,
+    clicks: Clicks,
+    rough: np.ndarray | None,
+    person: np.ndarray | None,
+    sure: np.ndarray | None = None,
 ) -> np.ndarray:
     """The selection the first inside click (or box / rough mask) makes: GrabCut from a seed
-    around the click, or from the person matte when the click is on a person."""
+    around the click, or from the person matte when the click is on a person (`sure`: its
+    sure core, sure_person's, when the caller has it)."""
     trimap = seed_trimap(pixels.shape[:2], clicks, rough)
     if person is not None and rough is None and not clicks.box and clicks.inside:
-        trimap = person_trimap(trimap, person, clicks)
+        sure = sure_person(person) if sure is None else sure
+        trimap = person_trimap(trimap, person, clicks, sure)
     return keep_clicked_parts(run_grabcut(pixels, trimap), clicks)
 
 
-def person_trimap(trimap: np.ndarray, person: np.ndarray, clicks: Clicks) -> np.ndarray:
-    """The person matte as GrabCut's possible labels when the first click is on a person."""
+def sure_person(person: np.ndarray) -> np.ndarray:
+    """The person matte's sure core: PERSON_SURE, eroded as a selection's core."""
+    return core(person >= PERSON_SURE)
+
+
+def person_trimap(
+    trimap: np.ndarray, person: np.ndarray, clicks: Clicks, sure: np.ndarray
+) -> np.ndarray:
+    """The person matte as GrabCut's possible labels when the first click is on a person;
+    its sure core (`sure`) certain."""
     import cv2
 
     height, width = person.shape
@@ -347,7 +361,7 @@ def person_trimap(trimap: np.ndarray, person: np.ndarray, clicks: Clicks) -> np.
     seeded = np.where(person >= PERSON_THRESHOLD, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     seeded[person < 0.05] = cv2.GC_BGD
     # The segmenter's sure core stays: a person's clothes of the backdrop's colour are kept.
-    seeded[core(person >= PERSON_SURE)] = cv2.GC_FGD
+    seeded[sure] = cv2.GC_FGD
     _mark_clicks(seeded, clicks)
     return seeded
 
