@@ -276,7 +276,8 @@ def replay_edits(
     adds the part connected to it, each right click only removes the part connected to it
     (`method` "hybrid": `hybrid_edit`, "edits": `edit`)."""
     step = hybrid_edit if method == "hybrid" else edit
-    clicks = with_room(pixels, clicks)
+    edges = edge_map(pixels)
+    clicks = with_room(edges, clicks)
     sure = sure_person(person) if person is not None else None
     first = max(1, next((i + 1 for i, p in enumerate(clicks.points) if p[2]), 1))
     if clicks.box or rough is not None:
@@ -287,9 +288,8 @@ def replay_edits(
         done, selected = first, first_selection(pixels, clicks.first(first), rough, person, sure)
         _remember(session, clicks.first(first), selected)
     for count in range(done + 1, len(clicks.points) + 1):
-        selected = step(
-            pixels, selected, clicks.first(count), kept_person(sure, clicks.first(count))
-        )
+        keep = kept_person(sure, clicks.first(count))
+        selected = step(pixels, selected, clicks.first(count), keep, edges)
         _remember(session, clicks.first(count), selected)
     return selected
 
@@ -407,7 +407,11 @@ def take_clicked_part(
 
 
 def hybrid_edit(
-    pixels: np.ndarray, selected: np.ndarray, clicks: Clicks, keep: np.ndarray | None = None
+    pixels: np.ndarray,
+    selected: np.ndarray,
+    clicks: Clicks,
+    keep: np.ndarray | None = None,
+    edges: np.ndarray | None = None,
 ) -> np.ndarray:
     """The selection after the last of `clicks`: two candidates, each only adding (a left
     click) or removing (a right click) the part connected to the click, and the one whose
@@ -416,8 +420,9 @@ def hybrid_edit(
     The edit (`edit`: a watershed of the gradient) splits an object from a support of its
     colour (a cup on its saucer) but on a textured object can follow an edge inside it and
     take or drop a large piece; GrabCut's correction (`grabcut_edit`) keeps to where the colours
-    change, so on such an object its outline is the one on the object's edge."""
-    edges = edge_map(pixels)
+    change, so on such an object its outline is the one on the object's edge. `edges`:
+    edge_map(pixels), when the caller has it already."""
+    edges = edge_map(pixels) if edges is None else edges
     by_edits = edit(pixels, selected, clicks, keep, edges)
     by_colour = grabcut_edit(pixels, selected, clicks, keep)
     if insisted(selected, by_colour, by_edits, clicks):
@@ -554,14 +559,14 @@ def click_disk(
     return disk > 0
 
 
-def with_room(pixels: np.ndarray, clicks: Clicks) -> Clicks:
-    """The clicks with each one's room: its distance to the nearest strong edge of `pixels`
-    (STRONG_EDGE_PERCENTILE of edge_map), so that a click on a thin part marks only it."""
+def with_room(edges: np.ndarray, clicks: Clicks) -> Clicks:
+    """The clicks with each one's room: its distance to the nearest strong edge (the top
+    STRONG_EDGE_PERCENTILE of `edges`, edge_map's), so that a click on a thin part marks only
+    it."""
     import cv2
 
     if not clicks.points:
         return clicks
-    edges = edge_map(pixels)
     strong = edges > np.percentile(edges, STRONG_EDGE_PERCENTILE)
     distance = cv2.distanceTransform((~strong).astype(np.uint8), cv2.DIST_L2, 5)
     height, width = distance.shape
