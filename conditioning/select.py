@@ -27,7 +27,7 @@ CLICK_RADIUS = 0.012  # of the working image's diagonal
 # A click's disk reaches at most to the nearest strong edge (the colour gradient's top tenth),
 # and no less than this share of CLICK_RADIUS: a disk wider than a pencil (6 px at the working
 # size, 16 px of disk) marked the table under it as certainly the object. 24 photos, 5
-# simulated clicks: mean IoU 0.905 -> 0.923, the pencil 0.28 -> 0.62, the horse's legs
+# simulated clicks: mean IoU 0.929 -> 0.933, worst tenth 0.833 -> 0.861, the horse's legs
 # 0.82 -> 0.95, the cup unchanged (0.870); the least share 0.25 lost the cup (0.68).
 STRONG_EDGE_PERCENTILE = 90
 MIN_CLICK_SHARE = 0.5
@@ -353,10 +353,7 @@ def person_trimap(
     its sure core (`sure`) certain."""
     import cv2
 
-    height, width = person.shape
-    x, y = clicks.inside[0]
-    row, col = min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))
-    if person[row, col] < PERSON_THRESHOLD:
+    if person[pixel_at(person.shape, *clicks.inside[0])] < PERSON_THRESHOLD:
         return trimap
     seeded = np.where(person >= PERSON_THRESHOLD, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     seeded[person < 0.05] = cv2.GC_BGD
@@ -559,6 +556,12 @@ def click_disk(
     return disk > 0
 
 
+def pixel_at(shape: tuple[int, ...], x: float, y: float) -> tuple[int, int]:
+    """(row, col) of the pixel nearest (x, y), on the image."""
+    height, width = shape[:2]
+    return min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))
+
+
 def with_room(edges: np.ndarray, clicks: Clicks) -> Clicks:
     """The clicks with each one's room: its distance to the nearest strong edge (the top
     STRONG_EDGE_PERCENTILE of `edges`, edge_map's), so that a click on a thin part marks only
@@ -569,11 +572,7 @@ def with_room(edges: np.ndarray, clicks: Clicks) -> Clicks:
         return clicks
     strong = edges > np.percentile(edges, STRONG_EDGE_PERCENTILE)
     distance = cv2.distanceTransform((~strong).astype(np.uint8), cv2.DIST_L2, 5)
-    height, width = distance.shape
-    room = tuple(
-        float(distance[min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))])
-        for x, y, _ in clicks.points
-    )
+    room = tuple(float(distance[pixel_at(distance.shape, x, y)]) for x, y, _ in clicks.points)
     return Clicks(clicks.points, clicks.box, clicks.size, room)
 
 
@@ -581,12 +580,11 @@ def connected_at(region: np.ndarray, x: float, y: float) -> np.ndarray:
     """The 8-connected part of `region` holding pixel (x, y) (empty when it is not in it)."""
     import cv2
 
-    height, width = region.shape
-    row, col = min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))
-    if not region[row, col]:
+    at = pixel_at(region.shape, x, y)
+    if not region[at]:
         return np.zeros_like(region)
     _, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-    return labels == labels[row, col]
+    return labels == labels[at]
 
 
 def correction_trimap(selected: np.ndarray, clicks: Clicks) -> np.ndarray:
@@ -666,10 +664,8 @@ def keep_clicked_parts(selected: np.ndarray, clicks: Clicks) -> np.ndarray:
 
     count, labels = cv2.connectedComponents(selected.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
-    height, width = selected.shape
     for x, y in clicks.inside:
-        row, col = min(height - 1, max(0, round(y))), min(width - 1, max(0, round(x)))
-        keep[labels[row, col]] = True
+        keep[labels[pixel_at(selected.shape, x, y)]] = True
     if not clicks.inside:
         keep[:] = True
     keep[0] = False
