@@ -52,6 +52,9 @@ SKIN_SHADOW = (0.8, 1.0, 1.1)  # per-channel exponents of a darkening ratio on s
 SKIN_SATURATION = 0.2
 SMOOTHING = 0.02  # of the region's side: the scale below which the ratio has no detail
 MIN_LUMA = 1e-3  # below this the reference has no colour to keep
+DETAIL_RANGE = (0.5, 2.0)  # how far an old shadow's texture may move its brightened level
+SHADOW_NOISE_SIGMA = 1.0  # px: an old shadow's pixel noise, smoothed out of its texture
+SHADOW_DETAIL_SCALE = 0.1  # of the region's side: an old shadow's features finer than this kept
 # The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
 # re-shaded subject's detail below it: 1 px brings real skin texture back (0 turns a real face
 # to plaster) at +1.5 deg light error on rendered scenes, where the finer shading the refiner
@@ -157,7 +160,7 @@ def reshade(
     wrap = subject.wrap
     current = current_shading(subject.normals, estimate, wrap)
     ratio = requested_shading(subject.normals, light, fill, visibility, wrap) / current
-    linear = lit_old_shadows(linear, current, ratio, subject.core)
+    linear = lit_old_shadows(linear, current, ratio, subject.core, subject.reach, region)
     ratio = smooth_ratio(ratio.clamp(1 / MAX_GAIN, MAX_GAIN), region)
     luma = luminance(linear)
     trust = light_trust(estimate)
@@ -174,11 +177,17 @@ def reshade(
     return Reshaded(out, shading, estimate, subject)
 
 
-def lit_old_shadows(linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor) -> Tensor:
+def lit_old_shadows(
+    linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor, reach: Tensor, region: Tensor
+) -> Tensor:
     """linear [B,H,W,3] where a relight brightens beyond MAX_GAIN (the old attached shadow of a
     point light), blended toward the albedo of the subject's well-lit part (spread by
-    push-pull) at its current shading, times the gain beyond MAX_GAIN: its own pixels there are
-    noise and compression, which a 10x gain would print. current, ratio [B,H,W]; core bool."""
+    push-pull) at its current shading, times the gain beyond MAX_GAIN, times the photo's own
+    detail there (shadow_detail): its pixels' level there is noise and compression, which a 10x
+    gain would print, but their texture is the subject's (without it a half-face brought up
+    from its shadow was flat grey plaster). As far as the change reaches (`reach` [B,H,W]: at
+    the region's edge the photo is kept, or the blend drew the region's outline).
+    current, ratio [B,H,W]; core, region bool."""
     beyond = ratio > MAX_GAIN
     if not bool((beyond & core).any()):
         return linear
@@ -190,7 +199,33 @@ def lit_old_shadows(linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor
     spread = push_pull_fill(albedo.movedim(-1, 1), well_lit[:, None].to(albedo)).movedim(1, -1)
     trust = ((2.0 * MAX_GAIN - ratio) / MAX_GAIN).clamp(0.0, 1.0)[..., None]
     extra = (ratio / MAX_GAIN).clamp_min(1.0)[..., None]
-    return trust * linear + (1.0 - trust) * spread * current[..., None] * extra
+    lit = spread * current[..., None] * extra * shadow_detail(linear, region)[..., None]
+    taken = (1.0 - trust) * reach[..., None]
+    return linear + taken * (lit - linear)
+
+
+def shadow_detail(linear: Tensor, region: Tensor) -> Tensor:
+    """[B,H,W] the photo's texture: its luminance over the luminance smoothed at
+    SHADOW_DETAIL_SCALE of the region's side, the pixel noise smoothed away
+    (SHADOW_NOISE_SIGMA), within DETAIL_RANGE. In an attached shadow only the ambient light
+    falls, evenly: what varies there is the subject's own (brows, nostrils, skin), whose level
+    the spread albedo gives and whose features this keeps."""
+    luma = luminance(linear)
+    fine = gaussian_blur(luma[:, None], SHADOW_NOISE_SIGMA)[:, 0]
+    inside = region.to(luma)  # the level is the region's own: the background is not its
+    coarse = smoothed(luma * inside, region, SHADOW_DETAIL_SCALE)
+    coarse = coarse / smoothed(inside, region, SHADOW_DETAIL_SCALE).clamp_min(1e-6)
+    return (fine / coarse.clamp_min(MIN_LUMA)).clamp(*DETAIL_RANGE)
+
+
+def smoothed(values: Tensor, region: Tensor, scale: float = SMOOTHING) -> Tensor:
+    """values [B,H,W] blurred at `scale` of each region's side (at least 1 px)."""
+    return torch.stack(
+        [
+            gaussian_blur(one[None, None], max(1.0, scale * float(inside.sum()) ** 0.5))[0, 0]
+            for one, inside in zip(values, region, strict=True)
+        ]
+    )
 
 
 def colourfulness(linear: Tensor, core: Tensor) -> Tensor:
@@ -247,12 +282,7 @@ def faded_exposure(
 
 def smooth_ratio(ratio: Tensor, region: Tensor) -> Tensor:
     """The shading ratio [B,H,W] low-passed in log space at SMOOTHING of each region's side."""
-    smoothed = []
-    for one, inside in zip(ratio, region, strict=True):
-        side = float(inside.sum()) ** 0.5
-        sigma = max(1.0, SMOOTHING * side)
-        smoothed.append(gaussian_blur(one.log()[None, None], sigma)[0, 0].exp())
-    return torch.stack(smoothed)
+    return smoothed(ratio.log(), region).exp()
 
 
 def keep_colours(answer: Tensor, reference: Tensor, detail_sigma: float = 0.0) -> Tensor:

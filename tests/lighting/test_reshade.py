@@ -207,7 +207,8 @@ def test_an_old_shadow_takes_the_lit_sides_albedo_not_its_brightened_noise():
     noise = torch.rand(image.shape, generator=torch.Generator().manual_seed(3)) * 0.03
     noisy = (image + noise * mask[..., None]).clamp(0, 1)
     out = reshade(noisy, mask, make_light(torch.tensor([1.0, 0.0, 0.2]), 1.0, 0.05), normals)
-    right = (mask[0] > 0.5) & (normals[0, ..., 0] > 0.6)
+    inside_the_fade = out.subject.reach[0] > 0.99  # at the rim the photo is kept (next test)
+    right = (mask[0] > 0.5) & (normals[0, ..., 0] > 0.6) & inside_the_fade
     lit = to_linear(out.image)[0][right]
     assert float(lit.std(0).max()) < 0.08
     albedo = chromaticity(torch.tensor([0.8, 0.5, 0.3]))
@@ -215,6 +216,27 @@ def test_an_old_shadow_takes_the_lit_sides_albedo_not_its_brightened_noise():
     left = (mask[0] > 0.5) & (normals[0, ..., 0] < -0.6)
     before = luminance(to_linear(noisy))[0][left].median()
     assert float(luminance(lit).median() / before) > 0.7  # as bright as the old lit side
+
+
+def test_an_old_shadow_brought_up_keeps_its_texture_and_the_regions_edge_its_photo():
+    """A face in a dark room lit from one side, relit from the other, with a loose region whose
+    edge crosses the old shadow: the shadow's skin texture stays (it was filled with a flat,
+    plaster-like albedo), and at the region's edge the photo is kept (the fill had drawn the
+    region's outline: an oval)."""
+    linear, mask, normals = lit_sphere((-1.0, 0.0, 0.2), (0.8, 0.5, 0.3), ambient=0.05, size=256)
+    rows, cols = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    texture = 1.0 + 0.2 * torch.sign(torch.sin(cols / 2.0) * torch.sin(rows / 2.0))
+    textured = to_srgb(linear * texture[None, ..., None])
+    loose = ((rows - 128) ** 2 + (cols - 150) ** 2 < 90**2).float()[None] * mask
+    out = reshade(textured, loose, make_light(torch.tensor([1.0, 0.0, 0.2]), 1.0, 0.05), normals)
+    old_shadow = (loose[0] > 0.5) & (normals[0, ..., 0] > 0.5) & (out.subject.reach[0] > 0.99)
+    brought_up = luminance(to_linear(out.image))[0]
+    high, low = brought_up[old_shadow & (texture > 1)], brought_up[old_shadow & (texture < 1)]
+    edge = (loose[0] > 0.5) & (out.subject.reach[0] < 0.05) & (normals[0, ..., 0] > 0.3)
+    step = (to_linear(out.image) - to_linear(textured))[0][edge].abs().max()
+    assert float(high.median() / low.median()) > 1.3  # the texture's 1.2 / 0.8
+    assert edge.any()
+    assert float(step) < 0.02
 
 
 def test_skins_shadow_keeps_more_red_and_objects_stay_grey():
