@@ -131,3 +131,30 @@ def seam_delta_e(image: np.ndarray, region: np.ndarray, band: int = 3) -> float:
     lab_in = rgb2lab(side_mean(inner)[edge].clip(0, 1)[None])[0]
     lab_out = rgb2lab(side_mean(outer)[edge].clip(0, 1)[None])[0]
     return float(np.median(deltaE_ciede2000(lab_in, lab_out)))
+
+
+TEXTURE_SIGMA = 2.0  # px: the texture is what log-luminance has finer than this
+TEXTURE_DARK = 0.03  # linear luminance under which a pixel's texture is noise
+TEXTURE_WINDOW = 4.0  # px: the texture's strength is measured over windows of this sigma
+FLAT = 0.5  # a window with under this share of the truth's texture is flat
+
+
+def flat_share(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """The share of the subject (mask > 0.5, where both images are lit; linear 0..1, H x W x 3)
+    where the output is flat against the truth: its fine texture (log-luminance less its blur
+    at TEXTURE_SIGMA, RMS over windows of TEXTURE_WINDOW) under FLAT of the truth's there. A
+    plaster-like fill of an old shadow shows here; exposure does not (log)."""
+    from scipy import ndimage
+
+    def strength(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        luma = image @ np.array([0.2126, 0.7152, 0.0722])
+        log = np.log(np.maximum(luma, TEXTURE_DARK))
+        fine = log - ndimage.gaussian_filter(log, TEXTURE_SIGMA)
+        return np.sqrt(ndimage.gaussian_filter(fine**2, TEXTURE_WINDOW)), luma
+
+    inside = ndimage.binary_erosion(mask > 0.5, iterations=int(2 * TEXTURE_SIGMA))
+    (out_strength, luma_out), (truth_strength, luma_truth) = strength(output), strength(truth)
+    usable = inside & (luma_out > TEXTURE_DARK) & (luma_truth > TEXTURE_DARK)
+    if usable.sum() < MIN_PIXELS:
+        return float("nan")
+    return float((out_strength[usable] < FLAT * truth_strength[usable]).mean())

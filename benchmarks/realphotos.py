@@ -12,6 +12,8 @@ answer is compared with the real photo under B inside the subject:
   is the metric's floor;
 - colour shift: median rg-chromaticity change from the input, over subject pixels neither dark
   nor clipped (real photo B against A shows what the light itself does);
+- flat: the share of the subject where the answer has under half the real photo B's fine
+  texture (metrics.flat_share), mean over the pairs: a plaster-like fill of an old shadow;
 - normals: the pack's silhouette estimate against photometric stereo (median angle).
 Methods in the same run: the input unchanged, the previous default (gradient light map), the
 re-shading alone (the pack's estimated normals and light, no crop, no model), the pipeline with
@@ -56,7 +58,7 @@ from ..lighting.subject import estimated_geometry  # noqa: E402
 from ..model_loader.relight_model import load_relight_model  # noqa: E402
 from ..nodes.relight_inpaint_sampler import DEFAULT_CONTEXT  # noqa: E402
 from ..sampling.crops import ONE_STEP, relight_crops  # noqa: E402
-from .metrics import angle_degrees, fit_light_direction  # noqa: E402
+from .metrics import angle_degrees, fit_light_direction, flat_share  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = REPO.parent / "shared" / "realphotos"
@@ -203,7 +205,7 @@ def light_error(subject: Subject, output: np.ndarray, target: np.ndarray) -> flo
 
 
 def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, list[float]]]:
-    scores = {m: {"psnr": [], "light": [], "colour": []} for m in METHODS}
+    scores = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in METHODS}
     for a, b in pairs(subject, count, rng):
         image, truth, light = subject.images[a], subject.images[b], request(subject.lights[b])
         outputs = {
@@ -220,6 +222,7 @@ def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, lis
                 scores[method]["psnr"].append(gain_psnr(output, truth, subject.mask))
             scores[method]["light"].append(light_error(subject, output, subject.lights[b]))
             scores[method]["colour"].append(colour_shift(output, image, subject.mask))
+            scores[method]["flat"].append(flat_share(output, truth, subject.mask))
         if out_dir is not None and len(scores["input"]["psnr"]) <= 3:
             row = np.concatenate([outputs[m] for m in METHODS], axis=1)
             name = f"{subject.name}_{a:02d}_to_{b:02d}.png"
@@ -237,6 +240,11 @@ def normals_error(subject: Subject) -> tuple[float, float, str]:
     truth = torch.from_numpy(subject.normals)[None]
     errors = [float(angular_error_degrees(n, truth, mask)[0]) for n in (geometry.normals, dome)]
     return errors[0], errors[1], "; ".join(geometry.notes)
+
+
+def mean(values: list[float]) -> float:
+    known = [v for v in values if not np.isnan(v)]
+    return statistics.fmean(known) if known else float("nan")
 
 
 def median(values: list[float]) -> float:
@@ -260,7 +268,7 @@ def main() -> None:
     models = {"previous": PackModel(args.baseline_model), "pipeline": PackModel(args.model)}
     rng = np.random.default_rng(0)
     subjects = sorted(p for p in args.photos.iterdir() if (p / "lights.json").exists())
-    totals = {m: {"psnr": [], "light": [], "colour": []} for m in METHODS}
+    totals = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in METHODS}
     print(f"real photos from {args.photos}; model {args.model}, previous {args.baseline_model}")
     for folder in subjects:
         subject = load_subject(folder)
@@ -281,14 +289,17 @@ def main() -> None:
 
 def print_table(scores: dict[str, dict[str, list[float]]]) -> None:
     base = median(scores["input"]["psnr"])
-    print(f"{'method':<14}{'PSNR':>8}{'vs input':>10}{'light p50':>11}{'colour p50':>12}")
+    print(
+        f"{'method':<14}{'PSNR':>8}{'vs input':>10}{'light p50':>11}{'colour p50':>12}"
+        f"{'flat mean':>11}"
+    )
     for method in METHODS:
         s = scores[method]
         psnr = median(s["psnr"]) if s["psnr"] else float("nan")
         gain = "" if np.isnan(psnr) else f"{psnr - base:+.2f}"
         print(
             f"{method:<14}{psnr:8.2f}{gain:>10}{median(s['light']):11.1f}"
-            f"{median(s['colour']):12.4f}"
+            f"{median(s['colour']):12.4f}{mean(s['flat']):11.3f}"
         )
 
 

@@ -93,3 +93,17 @@ def test_the_search_on_a_pixel_sample_finds_the_full_searchs_light(monkeypatch):
     full = fit_light_direction(image, albedo, normals, mask)
     assert angle_degrees(sampled, full) < 0.5
     assert angle_degrees(sampled, np.array([0.72, 0.34, -0.6])) < 3.0
+
+
+def test_flat_share_sees_a_flat_fill_not_exposure_or_the_truth():
+    from relight_inpaint.benchmarks.metrics import flat_share
+
+    rng = np.random.default_rng(0)
+    skin = 0.4 * (1.0 + 0.2 * rng.standard_normal((64, 64)))
+    truth = np.repeat(skin[..., None], 3, axis=2).clip(0, 1)
+    mask = np.ones((64, 64))
+    plaster = truth.copy()
+    plaster[:, 32:] = 0.4  # the right half filled flat
+    assert flat_share(truth, truth, mask) == 0.0
+    assert flat_share(truth * 1.5, truth, mask) == 0.0
+    assert flat_share(plaster, truth, mask) == pytest.approx(0.5, abs=0.1)
