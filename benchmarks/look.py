@@ -27,6 +27,8 @@ one. The whole run takes about 5 minutes on 2 cores. It prints both trees side b
 - follows: log2 of the right/left brightness ratio of the mask's halves under a light from the
   right over the same under a light from the left (> 0: the light side is brighter);
 - colour: mean |delta ab| inside the mask under white light;
+- flat: the share of the mask where the result has under half the input's fine texture
+  (metrics.flat_share against the input): a face turned to grey plaster, a smoothed subject;
 - outside: the share of pixels outside the final mask (MaskConditioning's) that changed;
 and a TARGETS line per metric. Results, masks, figures, contact sheets (input | left | right |
 top per case) and a baseline-above-current sheet of the ellipse cases go to --out-dir
@@ -86,11 +88,15 @@ EDGE_OFFSETS = (0.0, 4.0, 8.0, 12.0)  # px outward
 # --- metrics: plain functions of float sRGB images [H, W, 3] in 0..1 and masks [H, W] ---
 
 
+def to_linear(image: np.ndarray) -> np.ndarray:
+    """sRGB pixels decoded to linear light."""
+    c = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
 def linear_luminance(image: np.ndarray) -> np.ndarray:
     """Relative luminance Y of sRGB pixels: brightness as light adds up, not as encoded."""
-    c = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return linear @ np.array([0.2126, 0.7152, 0.0722])
+    return to_linear(image) @ np.array([0.2126, 0.7152, 0.0722])
 
 
 def srgb_to_lab(image: np.ndarray) -> np.ndarray:
@@ -461,6 +467,27 @@ def settings_used(graph: Graph, classes: dict[str, type]) -> dict:
 # --- one tree: relight every case, measure, save ---
 
 
+def flat_against_input(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> float:
+    """The share of the mask where the result has under half the input's fine texture: a face
+    turned to grey plaster (benchmarks/metrics.py's flat_share, in linear light)."""
+    return _metrics().flat_share(to_linear(after), to_linear(before), np.asarray(mask))
+
+
+def _metrics():
+    """This script's benchmarks/metrics.py, whichever tree is measured (an earlier tree's
+    package has its own, without the newer metrics)."""
+    import importlib.util
+
+    if "look_metrics" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "look_metrics", Path(__file__).resolve().parent / "metrics.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["look_metrics"] = module
+    return sys.modules["look_metrics"]
+
+
 def measure_run(image, result, user, final) -> dict:
     """The per-light figures of one case."""
     edges = edge_steps(image, result, user, EDGE_OFFSETS)
@@ -470,6 +497,7 @@ def measure_run(image, result, user, final) -> dict:
         "edge": edges[0],
         "edge_max": largest(edges),
         "colour": colour_shift(image, result, user),
+        "flat": flat_against_input(image, result, user),
         "outside": outside_changed(image, result, final),
     }
 
@@ -623,7 +651,7 @@ def side_by_side(out: Path, baseline: dict, current: dict) -> Path | None:
 # --- the comparison ---
 
 TREES = ("baseline", "current")
-METRICS = ("exposure", "dark", "edge", "edge_max", "follows", "colour", "outside")
+METRICS = ("exposure", "dark", "edge", "edge_max", "follows", "colour", "flat", "outside")
 
 
 def case_figure(entry: dict, metric: str) -> float | None:
@@ -767,6 +795,11 @@ def print_targets(figures: dict[str, dict]) -> None:
         print(
             f"dark side ({tree}): 5th-percentile luminance after/before, median "
             f"{statistics.median(dark):.2f}, min {min(dark):.2f} (no target set)"
+        )
+        flat = run_values(figures[tree], "flat")
+        print(
+            f"flat ({tree}): share of the mask with under half the input's fine texture, "
+            f"median {statistics.median(flat):.3f}, max {max(flat):.3f} (no target set)"
         )
 
 

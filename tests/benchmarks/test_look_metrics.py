@@ -13,6 +13,7 @@ from relight_inpaint.benchmarks.look import (
     edge_step_max,
     ellipse_mask,
     exposure_ratio,
+    flat_against_input,
     follows,
     outside_changed,
     srgb_to_lab,
@@ -110,3 +111,12 @@ def test_lab_of_white_and_mid_grey():
     lab = srgb_to_lab(np.array([[1.0, 1.0, 1.0], [0.5, 0.5, 0.5]]))
     assert lab[0] == pytest.approx([100.0, 0.0, 0.0], abs=0.05)
     assert lab[1, 0] == pytest.approx(53.4, abs=0.2) and np.abs(lab[1, 1:]).max() < 0.05
+
+
+def test_a_plaster_face_is_flat_and_a_relit_one_is_not():
+    image, mask = photo(), face()
+    relit = lit_from(image, mask, "right")
+    plaster = np.where(mask[..., None] > 0.5, np.float32(0.5), image)
+    assert flat_against_input(image, relit, mask) < 0.05
+    assert flat_against_input(image, plaster, mask) > 0.7  # all but its rim, where windows
+    # reach the photo outside
