@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..conditioning.filters import gaussian_blur
+from ..conditioning.filters import gaussian_blur, wide_gaussian_blur
 from ..conditioning.prefill import push_pull_fill
 from .exposure import exposure_gain, keep_hue_in_range, to_linear, to_srgb
 from .light import Light
@@ -213,19 +213,12 @@ def shadow_detail(linear: Tensor, region: Tensor) -> Tensor:
     luma = luminance(linear)
     fine = gaussian_blur(luma[:, None], SHADOW_NOISE_SIGMA)[:, 0]
     inside = region.to(luma)  # the level is the region's own: the background is not its
-    coarse = smoothed(luma * inside, region, SHADOW_DETAIL_SCALE)
-    coarse = coarse / smoothed(inside, region, SHADOW_DETAIL_SCALE).clamp_min(1e-6)
-    return (fine / coarse.clamp_min(MIN_LUMA)).clamp(*DETAIL_RANGE)
-
-
-def smoothed(values: Tensor, region: Tensor, scale: float = SMOOTHING) -> Tensor:
-    """values [B,H,W] blurred at `scale` of each region's side (at least 1 px)."""
-    return torch.stack(
-        [
-            gaussian_blur(one[None, None], max(1.0, scale * float(inside.sum()) ** 0.5))[0, 0]
-            for one, inside in zip(values, region, strict=True)
-        ]
-    )
+    levels = []
+    for one, weight in zip(luma, inside, strict=True):
+        sigma = max(1.0, SHADOW_DETAIL_SCALE * float(weight.sum()) ** 0.5)
+        both = wide_gaussian_blur(torch.stack([one * weight, weight])[None], sigma)[0]
+        levels.append(both[0] / both[1].clamp_min(1e-6))
+    return (fine / torch.stack(levels).clamp_min(MIN_LUMA)).clamp(*DETAIL_RANGE)
 
 
 def colourfulness(linear: Tensor, core: Tensor) -> Tensor:
@@ -282,7 +275,11 @@ def faded_exposure(
 
 def smooth_ratio(ratio: Tensor, region: Tensor) -> Tensor:
     """The shading ratio [B,H,W] low-passed in log space at SMOOTHING of each region's side."""
-    return smoothed(ratio.log(), region).exp()
+    smoothed = []
+    for one, inside in zip(ratio, region, strict=True):
+        sigma = max(1.0, SMOOTHING * float(inside.sum()) ** 0.5)
+        smoothed.append(gaussian_blur(one.log()[None, None], sigma)[0, 0].exp())
+    return torch.stack(smoothed)
 
 
 def keep_colours(answer: Tensor, reference: Tensor, detail_sigma: float = 0.0) -> Tensor:
