@@ -24,9 +24,9 @@ WIDE_SIGMA = 8.0  # px: from this sigma wide_gaussian_blur works on a smaller co
 
 def wide_gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     """x [B,C,H,W] blurred by a Gaussian of `sigma` at a cost that does not grow with it: from
-    WIDE_SIGMA on, on a copy shrunk by sigma / 4 (box means: their own blur, a 48th of the
-    variance, is lost in it) and scaled back bilinearly. gaussian_blur's kernel spans 6 sigma:
-    at sigma 100 on a megapixel it took over a second."""
+    WIDE_SIGMA on, on a copy shrunk by sigma / 4 (the box means' own blur adds under 1 % to the
+    variance) and scaled back bilinearly. gaussian_blur's kernel spans 6 sigma: at sigma 100
+    on a megapixel it took over a second."""
     factor = int(sigma // 4)
     if sigma < WIDE_SIGMA or factor < 2:
         return gaussian_blur(x, sigma)
