@@ -243,13 +243,17 @@ def normals_error(subject: Subject) -> tuple[float, float, str]:
 
 
 def mean(values: list[float]) -> float:
-    known = [v for v in values if not np.isnan(v)]
-    return statistics.fmean(known) if known else float("nan")
+    return _over_known(statistics.fmean, values)
 
 
 def median(values: list[float]) -> float:
+    return _over_known(statistics.median, values)
+
+
+def _over_known(statistic, values: list[float]) -> float:
+    """`statistic` of the values that are not NaN (a metric with too few pixels gives NaN)."""
     known = [v for v in values if not np.isnan(v)]
-    return statistics.median(known) if known else float("nan")
+    return statistic(known) if known else float("nan")
 
 
 def main() -> None:

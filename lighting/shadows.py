@@ -110,8 +110,9 @@ def fit_relief(
     lights = light.select(0).repeat_to(len(RELIEFS))
     visible = 1.0 - shadow_rays(heights, heights, lights, 2.0 * max(depth.shape[1:]))
     shades = visible * (normals_from_heights(heights) @ direction[0]).clamp_min(0.0)
+    observed = values[usable]
     for relief, shade in zip(RELIEFS, shades, strict=True):
-        loss = _line_fit_loss(shade[usable[0]], values[usable])
+        loss = _line_fit_loss(shade[usable[0]], observed)
         if loss < best_loss:
             best, best_loss = relief, loss
         advance(tick, 1)
