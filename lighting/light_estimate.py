@@ -39,6 +39,7 @@ FULL_COVERAGE = 400  # pixels at which coverage stops limiting the confidence
 FULL_SPREAD = 0.05  # normal covariance eigenvalue at which spread stops limiting it
 FULL_CONTRAST = 0.25  # intensity / (ambient + intensity) at which contrast stops limiting it
 ITERATIONS = 8
+FULL_TRUST = 0.25  # confidence from which the fitted light is believed in full
 FALLBACK = (0.0, 0.0, 1.0)  # reported (with confidence 0) when nothing can be fitted
 
 
@@ -117,6 +118,12 @@ def estimate_light(image: Tensor, normals: Tensor, mask: Tensor) -> LightEstimat
         color=torch.ones(len(image), 3),
     )
     return LightEstimate(light, confidences, explained, pixels)
+
+
+def light_trust(estimate: LightEstimate) -> Tensor:
+    """[B] 0..1: how far the fitted light is believed (FULL_TRUST): the re-shading divides it
+    out, and the shape from shading reads the subject's shape from it, this far."""
+    return (estimate.confidence / FULL_TRUST).clamp(0.0, 1.0)
 
 
 def _estimate_one(values: Tensor, normals: Tensor, region: Tensor):

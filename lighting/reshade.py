@@ -25,7 +25,7 @@ from ..conditioning.filters import gaussian_blur, wide_gaussian_blur
 from ..conditioning.prefill import push_pull_fill
 from .exposure import exposure_gain, keep_hue_in_range, to_linear, to_srgb
 from .light import Light
-from .light_estimate import LightEstimate, estimate_light, luminance
+from .light_estimate import LightEstimate, estimate_light, light_trust, luminance
 from .shading import cast_shadows, shading_map
 from .subject import SubjectGeometry, estimated_geometry, given_geometry
 
@@ -43,7 +43,6 @@ UNREADABLE = (
 EXPOSURE_RANGE = (0.82, 1.22)
 MIN_FILL = 0.1  # the least share of the light that reaches the side turned away from it
 MIN_SHADING = 0.05
-FULL_TRUST = 0.25  # fit confidence from which the current light is divided out in full
 MAX_GAIN = 6.0  # a pixel is brightened or darkened by at most this factor
 WELL_LIT = 0.5  # an old shadow's albedo is read where the current shading is this of its peak
 SKIN_SHADOW = (0.8, 1.0, 1.1)  # per-channel exponents of a darkening ratio on skin
@@ -55,6 +54,8 @@ MIN_LUMA = 1e-3  # below this the reference has no colour to keep
 DETAIL_RANGE = (0.5, 2.0)  # how far an old shadow's texture may move its brightened level
 SHADOW_NOISE_SIGMA = 1.0  # px: an old shadow's pixel noise, smoothed out of its texture
 SHADOW_DETAIL_SCALE = 0.1  # of the region's side: an old shadow's features finer than this kept
+SHADOW_LEVEL_SCALE = 0.15  # of the region's side: the scale of an old shadow's filled level
+MIN_LEVEL_WEIGHT = 1e-4  # of well-lit pixels around a point, below which push-pull fills it
 # The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
 # re-shaded subject's detail below it: 1 px brings real skin texture back (0 turns a real face
 # to plaster) at +1.5 deg light error on rendered scenes, where the finer shading the refiner
@@ -99,11 +100,6 @@ def wrapped(normals: Tensor, light: Light, wrap: Tensor | None) -> Tensor:
         return cosine.clamp_min(0.0)
     wrap = wrap.to(normals)[:, None, None]
     return ((cosine + wrap) / (1 + wrap)).clamp_min(0.0)
-
-
-def light_trust(estimate: LightEstimate) -> Tensor:
-    """[B] 0..1: how far the fitted current light is believed (FULL_TRUST)."""
-    return (estimate.confidence / FULL_TRUST).clamp(0.0, 1.0)
 
 
 def current_shading(normals: Tensor, estimate: LightEstimate, wrap: Tensor | None = None) -> Tensor:
@@ -181,13 +177,14 @@ def lit_old_shadows(
     linear: Tensor, current: Tensor, ratio: Tensor, core: Tensor, reach: Tensor, region: Tensor
 ) -> Tensor:
     """linear [B,H,W,3] where a relight brightens beyond MAX_GAIN (the old attached shadow of a
-    point light), blended toward the albedo of the subject's well-lit part (spread by
-    push-pull) at its current shading, times the gain beyond MAX_GAIN, times the photo's own
-    detail there (shadow_detail): its pixels' level there is noise and compression, which a 10x
-    gain would print, but their texture is the subject's (without it a half-face brought up
-    from its shadow was flat grey plaster). As far as the change reaches (`reach` [B,H,W]: at
-    the region's edge the photo is kept, or the blend drew the region's outline).
-    current, ratio [B,H,W]; core, region bool."""
+    point light), blended toward the albedo of the subject's well-lit part (its level spread
+    smoothly: well_lit_level) at its current shading, times the gain beyond MAX_GAIN, times the
+    photo's own detail there (shadow_detail): its pixels' level there is noise and compression,
+    which a 10x gain would print, but their texture is the subject's (without it a half-face
+    brought up from its shadow was flat grey plaster). The blend follows the ratio smoothed as
+    the re-shading smooths it (the raw ratio's facets cut the fill into patches). As far as the
+    change reaches (`reach` [B,H,W]: at the region's edge the photo is kept, or the blend drew
+    the region's outline). current, ratio [B,H,W]; core, region bool."""
     beyond = ratio > MAX_GAIN
     if not bool((beyond & core).any()):
         return linear
@@ -196,12 +193,31 @@ def lit_old_shadows(
     well_lit = core & (current >= WELL_LIT * peak)
     if not bool(well_lit.flatten(1).any(1).all()):
         return linear
-    spread = push_pull_fill(albedo.movedim(-1, 1), well_lit[:, None].to(albedo)).movedim(1, -1)
-    trust = ((2.0 * MAX_GAIN - ratio) / MAX_GAIN).clamp(0.0, 1.0)[..., None]
+    level = well_lit_level(albedo, well_lit, region)
+    smooth = smooth_ratio(ratio.clamp(1 / MAX_GAIN**2, MAX_GAIN**2), region)
+    trust = ((2.0 * MAX_GAIN - smooth) / MAX_GAIN).clamp(0.0, 1.0)[..., None]
     extra = (ratio / MAX_GAIN).clamp_min(1.0)[..., None]
-    lit = spread * current[..., None] * extra * shadow_detail(linear, region)[..., None]
+    lit = level * current[..., None] * extra * shadow_detail(linear, region)[..., None]
     taken = (1.0 - trust) * reach[..., None]
     return linear + taken * (lit - linear)
+
+
+def well_lit_level(albedo: Tensor, well_lit: Tensor, region: Tensor) -> Tensor:
+    """[B,H,W,3] the albedo [B,H,W,3] of the well-lit pixels, averaged over them at
+    SHADOW_LEVEL_SCALE of the region's side: smooth where push-pull's patches had edges; by
+    push-pull where no well-lit pixel is near enough."""
+    spread = push_pull_fill(albedo.movedim(-1, 1), well_lit[:, None].to(albedo)).movedim(1, -1)
+    levels = []
+    for one, weight, inside, fallback in zip(
+        albedo, well_lit.to(albedo), region, spread, strict=True
+    ):
+        sigma = max(1.0, SHADOW_LEVEL_SCALE * float(inside.sum()) ** 0.5)
+        both = wide_gaussian_blur(
+            torch.cat([one.movedim(-1, 0) * weight, weight[None]])[None], sigma
+        )[0]
+        level = (both[:3] / both[3:].clamp_min(1e-6)).movedim(0, -1)
+        levels.append(torch.where(both[3, ..., None] > MIN_LEVEL_WEIGHT, level, fallback))
+    return torch.stack(levels)
 
 
 def shadow_detail(linear: Tensor, region: Tensor) -> Tensor:
