@@ -55,7 +55,7 @@ DETAIL_RANGE = (0.5, 2.0)  # how far an old shadow's texture may move its bright
 SHADOW_NOISE_SIGMA = 1.0  # px: an old shadow's pixel noise, smoothed out of its texture
 SHADOW_DETAIL_SCALE = 0.1  # of the region's side: an old shadow's features finer than this kept
 SHADOW_LEVEL_SCALE = 0.15  # of the region's side: the scale of an old shadow's filled level
-MIN_LEVEL_WEIGHT = 1e-4  # of well-lit pixels around a point, below which push-pull fills it
+LEVEL_WEIGHT = 0.05  # share of well-lit pixels around a point from which it has their level
 # The refiner's brightness is kept at this scale (px at the model's size) and coarser, the
 # re-shaded subject's detail below it: 1 px brings real skin texture back (0 turns a real face
 # to plaster) at +1.5 deg light error on rendered scenes, where the finer shading the refiner
@@ -204,8 +204,9 @@ def lit_old_shadows(
 
 def well_lit_level(albedo: Tensor, well_lit: Tensor, region: Tensor) -> Tensor:
     """[B,H,W,3] the albedo [B,H,W,3] of the well-lit pixels, averaged over them at
-    SHADOW_LEVEL_SCALE of the region's side: smooth where push-pull's patches had edges; by
-    push-pull where no well-lit pixel is near enough."""
+    SHADOW_LEVEL_SCALE of the region's side: smooth where push-pull's patches had edges;
+    giving way to push-pull where few well-lit pixels are near (LEVEL_WEIGHT), whose average
+    there is a ratio of two vanishing sums."""
     spread = push_pull_fill(albedo.movedim(-1, 1), well_lit[:, None].to(albedo)).movedim(1, -1)
     levels = []
     for one, weight, inside, fallback in zip(
@@ -216,7 +217,8 @@ def well_lit_level(albedo: Tensor, well_lit: Tensor, region: Tensor) -> Tensor:
             torch.cat([one.movedim(-1, 0) * weight, weight[None]])[None], sigma
         )[0]
         level = (both[:3] / both[3:].clamp_min(1e-6)).movedim(0, -1)
-        levels.append(torch.where(both[3, ..., None] > MIN_LEVEL_WEIGHT, level, fallback))
+        near = (both[3, ..., None] / LEVEL_WEIGHT).clamp(0.0, 1.0)
+        levels.append(near * level + (1 - near) * fallback)
     return torch.stack(levels)
 
 
