@@ -41,10 +41,11 @@ WORK_SIDE = 384  # px: the correction is read at most this size a side and scale
 MIN_TILT = 0.05  # a prior normal this close to the light has no direction around it
 
 
-def corrected_by_shading(linear: Tensor, normals: Tensor, core: Tensor) -> Tensor:
-    """Normals [B,H,W,3] corrected by the photo's shading (linear [B,H,W,3]) under the light
-    fitted to them inside `core` [B,H,W] bool, as far as that light is believed. Read on a copy
-    at most WORK_SIDE a side (the correction is smooth), added to the full-size normals."""
+def corrected_by_shading(linear: Tensor, normals: Tensor, core: Tensor) -> tuple[Tensor, Tensor]:
+    """(normals [B,H,W,3] corrected by the photo's shading (linear [B,H,W,3]) under the light
+    fitted to them inside `core` [B,H,W] bool, as far as that light is believed; that belief
+    [B] 0..1). Read on a copy at most WORK_SIDE a side (the correction is smooth), added to
+    the full-size normals."""
     height, width = core.shape[1:]
     scale = min(1.0, WORK_SIDE / max(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
@@ -53,9 +54,10 @@ def corrected_by_shading(linear: Tensor, normals: Tensor, core: Tensor) -> Tenso
     small_core = _resized(core.float()[..., None], size)[..., 0] > 0.5
     estimate = estimate_light(small_linear, small_normals, small_core.float())
     luma = luminance(small_linear)
-    corrected = shading_corrected(luma, small_normals, small_core, estimate, light_trust(estimate))
+    trust = light_trust(estimate)
+    corrected = shading_corrected(luma, small_normals, small_core, estimate, trust)
     change = _resized(corrected - small_normals, (height, width))
-    return torch.where(core[..., None], F.normalize(normals + change, dim=-1), normals)
+    return torch.where(core[..., None], F.normalize(normals + change, dim=-1), normals), trust
 
 
 def _resized(values: Tensor, size: tuple[int, int]) -> Tensor:

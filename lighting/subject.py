@@ -49,6 +49,7 @@ OBJECT_FLATTENING = 0.0
 # cat 13.5 / 11.9 deg light error, horse 14.8 / 13.4, owl 16.5 / 12.7, the Yale face
 # +0.72 dB, 47.8 deg / +1.32 dB, 41.6 deg.
 SHADING_CORRECTION = True
+SHADING_NOTE = "shape: corrected by the photo's own shading"
 PERSON_FLATTENING = 0.5
 # Where the change fades out, as a share of the region's radius (sqrt(area / pi)): over a wide
 # band for a loose region (its edge crosses skin, hair and wall: a step there is an oval), over
@@ -186,7 +187,10 @@ def estimated_geometry(
     wrap = torch.tensor([SKIN_WRAP if one else 0.0 for one in skin])
     normals = torch.stack(normals)
     if SHADING_CORRECTION:
-        normals = corrected_by_shading(to_linear(image[..., :3]), normals, matte > MATTE_THRESHOLD)
+        linear = to_linear(image[..., :3])
+        normals, trust = corrected_by_shading(linear, normals, matte > MATTE_THRESHOLD)
+        if bool((trust > 0).any()):
+            notes = (*notes, SHADING_NOTE)
     return SubjectGeometry(normals, None, matte, reach, notes, wrap)
 
 

@@ -101,9 +101,13 @@ def test_the_subjects_estimated_normals_follow_the_photos_shading(monkeypatch):
     region, truth = flat_ellipsoid()
     luma = lit(truth)
     image = to_srgb(luma[..., None].expand(-1, -1, -1, 3))
-    corrected = estimated_geometry(image, region, faces=False).normals
+    geometry = estimated_geometry(image, region, faces=False)
+    corrected = geometry.normals
+    assert subject_module.SHADING_NOTE in geometry.notes  # Estimate Normals says so
     monkeypatch.setattr(subject_module, "SHADING_CORRECTION", False)
-    plain = estimated_geometry(image, region, faces=False).normals
+    geometry = estimated_geometry(image, region, faces=False)
+    plain = geometry.normals
+    assert subject_module.SHADING_NOTE not in geometry.notes
     mask = region.float()
     assert float(angular_error_degrees(corrected, truth, mask)[0]) < 0.97 * float(
         angular_error_degrees(plain, truth, mask)[0]
