@@ -36,6 +36,13 @@ def wide_gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     return grown[..., : x.shape[-2], : x.shape[-1]]
 
 
+def masked_average(values: Tensor, weight: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """(values [B,C,H,W] averaged over `weight` [B,H,W] with a Gaussian of `sigma` px (by
+    wide_gaussian_blur), [B,H,W] the weight's own blur: how much weight the average had)."""
+    both = wide_gaussian_blur(torch.cat([values * weight[:, None], weight[:, None]], dim=1), sigma)
+    return both[:, :-1] / both[:, -1:].clamp_min(1e-6), both[:, -1]
+
+
 def _to_multiple(x: Tensor, factor: int) -> tuple[int, int, int, int]:
     """F.pad's (left, right, top, bottom) that makes x's height and width multiples of factor."""
     return 0, -x.shape[-1] % factor, 0, -x.shape[-2] % factor

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..conditioning.filters import gaussian_blur, wide_gaussian_blur
+from ..conditioning.filters import gaussian_blur, masked_average
 from ..conditioning.prefill import push_pull_fill
 from .exposure import exposure_gain, keep_hue_in_range, to_linear, to_srgb
 from .light import Light
@@ -213,12 +213,9 @@ def well_lit_level(albedo: Tensor, well_lit: Tensor, region: Tensor) -> Tensor:
         albedo, well_lit.to(albedo), region, spread, strict=True
     ):
         sigma = max(1.0, SHADOW_LEVEL_SCALE * float(inside.sum()) ** 0.5)
-        both = wide_gaussian_blur(
-            torch.cat([one.movedim(-1, 0) * weight, weight[None]])[None], sigma
-        )[0]
-        level = (both[:3] / both[3:].clamp_min(1e-6)).movedim(0, -1)
-        near = (both[3, ..., None] / LEVEL_WEIGHT).clamp(0.0, 1.0)
-        levels.append(near * level + (1 - near) * fallback)
+        level, density = masked_average(one.movedim(-1, 0)[None], weight[None], sigma)
+        near = (density[0, ..., None] / LEVEL_WEIGHT).clamp(0.0, 1.0)
+        levels.append(near * level[0].movedim(0, -1) + (1 - near) * fallback)
     return torch.stack(levels)
 
 
@@ -234,8 +231,7 @@ def shadow_detail(linear: Tensor, region: Tensor) -> Tensor:
     levels = []
     for one, weight in zip(luma, inside, strict=True):
         sigma = max(1.0, SHADOW_DETAIL_SCALE * float(weight.sum()) ** 0.5)
-        both = wide_gaussian_blur(torch.stack([one * weight, weight])[None], sigma)[0]
-        levels.append(both[0] / both[1].clamp_min(1e-6))
+        levels.append(masked_average(one[None, None], weight[None], sigma)[0][0, 0])
     return (fine / torch.stack(levels).clamp_min(MIN_LUMA)).clamp(*DETAIL_RANGE)
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..conditioning.filters import gaussian_blur, wide_gaussian_blur
+from ..conditioning.filters import masked_average
 from .light_estimate import LightEstimate, estimate_light, light_trust, luminance
 
 SHADING_WEIGHT = 0.7  # how far a lit pixel's normal moves to the angle its shading says
@@ -64,17 +64,10 @@ def _resized(values: Tensor, size: tuple[int, int]) -> Tensor:
     """[B,H,W,C] resized to `size` (area when shrinking, bilinear when growing)."""
     if tuple(values.shape[1:3]) == size:
         return values
-    mode = "area" if size[0] < values.shape[1] else "bilinear"
     moved = values.movedim(-1, 1)
-    if mode == "area":
+    if size[0] < values.shape[1]:
         return F.interpolate(moved, size=size, mode="area").movedim(1, -1)
     return F.interpolate(moved, size=size, mode="bilinear", align_corners=False).movedim(1, -1)
-
-
-def masked_blur(values: Tensor, weight: Tensor, sigma: float) -> Tensor:
-    """[B,C,H,W] values averaged over `weight` [B,H,W] with a gaussian of `sigma` px."""
-    both = gaussian_blur(torch.cat([values * weight[:, None], weight[:, None]], dim=1), sigma)
-    return both[:, :-1] / both[:, -1:].clamp_min(1e-6)
 
 
 def local_albedo(albedo: Tensor, lit: Tensor, side: Tensor) -> tuple[Tensor, Tensor]:
@@ -82,10 +75,9 @@ def local_albedo(albedo: Tensor, lit: Tensor, side: Tensor) -> tuple[Tensor, Ten
     side, [B,H,W] bool: where lit pixels are near enough to tell it)."""
     levels, known = [], []
     for one, weight, size in zip(albedo, lit, side, strict=True):
-        sigma = ALBEDO_SCALE * float(size)
-        total = wide_gaussian_blur(torch.stack([one * weight, weight])[None], sigma)[0]
-        levels.append(total[0] / total[1].clamp_min(1e-6))
-        known.append(total[1] > MIN_LIT_SHARE)
+        level, density = masked_average(one[None, None], weight[None], ALBEDO_SCALE * float(size))
+        levels.append(level[0, 0])
+        known.append(density[0] > MIN_LIT_SHARE)
     return torch.stack(levels), torch.stack(known)
 
 
@@ -134,5 +126,6 @@ def _corrected_once(luma, prior, normals, core, readable, weight, direction, amb
     usable = (readable & known).float() * weight
     # the correction is smoothed, not the prior: a face mesh keeps its features
     change = usable[..., None] * (turned - prior)
-    change = masked_blur(change.movedim(-1, 1), core.float(), NORMAL_SMOOTHING).movedim(1, -1)
+    change = masked_average(change.movedim(-1, 1), core.float(), NORMAL_SMOOTHING)[0]
+    change = change.movedim(1, -1)
     return torch.where(core[..., None], F.normalize(prior + change, dim=-1), prior)

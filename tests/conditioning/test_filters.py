@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from relight_inpaint.conditioning.filters import gaussian_blur, wide_gaussian_blur
+from relight_inpaint.conditioning.filters import gaussian_blur, masked_average, wide_gaussian_blur
 
 
 def field() -> torch.Tensor:
@@ -28,3 +28,14 @@ def test_a_wide_blur_on_a_shrunk_copy_is_the_direct_blur():
 def test_a_narrow_blur_is_the_direct_one():
     x = field()
     assert torch.equal(wide_gaussian_blur(x, 3.0), gaussian_blur(x, 3.0))
+
+
+def test_masked_average_ignores_what_has_no_weight_and_reports_its_weight():
+    values = torch.full((1, 2, 32, 32), 5.0)
+    weight = torch.zeros(1, 32, 32)
+    weight[:, :, :16] = 1.0
+    values[:, :, :, 16:] = 100.0  # unweighted: must not leak into the average
+    for sigma in (2.0, 12.0):  # the plain and the shrunk blur
+        average, density = masked_average(values, weight, sigma)
+        assert torch.allclose(average[:, :, :, :20], torch.full_like(average[:, :, :, :20], 5.0))
+        assert torch.allclose(density, wide_gaussian_blur(weight[:, None], sigma)[:, 0])
