@@ -57,12 +57,14 @@ class FaceGeometry:
     weight: [H,W] 0..1: 1 on the mesh, a smooth fall-off outside it, 0 further away.
     count: faces meshed.
     message: one line for the node.
+    depth: [H,W] the mesh's height toward the viewer in photo pixels; NaN where no face is.
     """
 
     normals: Tensor
     weight: Tensor
     count: int
     message: str
+    depth: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def face_geometry(image: Tensor) -> FaceGeometry:
     vertices = [_with_hole_centres(landmarks) for landmarks, _ in meshes]
     per_face = len(vertices[0])
     all_triangles = np.concatenate([triangles + i * per_face for i in range(len(vertices))])
-    normals, owner = _rasterize(np.concatenate(vertices), all_triangles, height, width)
+    normals, owner, depth = _rasterize(np.concatenate(vertices), all_triangles, height, width)
     face_of_pixel = np.where(owner >= 0, owner // len(triangles), -1)
     weight = _weight(face_of_pixel, [size for _, size in meshes])
     count = len(meshes)
@@ -137,6 +139,7 @@ def face_geometry(image: Tensor) -> FaceGeometry:
         torch.from_numpy(weight).to(device),
         count,
         message + tail,
+        torch.from_numpy(depth).to(device),
     )
 
 
@@ -172,7 +175,7 @@ def rasterize_mesh(
         vertices = vertices.detach().cpu().numpy()
     if isinstance(triangles, Tensor):
         triangles = triangles.detach().cpu().numpy()
-    normals, owner = _rasterize(np.asarray(vertices), np.asarray(triangles), height, width)
+    normals, owner, _ = _rasterize(np.asarray(vertices), np.asarray(triangles), height, width)
     return torch.from_numpy(normals), torch.from_numpy((owner >= 0).astype(np.float32))
 
 
@@ -429,8 +432,9 @@ def _landmarks(rgb: np.ndarray, detection: _Detection) -> np.ndarray | None:
 
 def _rasterize(
     vertices: np.ndarray, triangles: np.ndarray, height: int, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """normals [H,W,3] float32 and the winning triangle [H,W] int64 (-1: none). Vectorised over
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """normals [H,W,3] float32, the winning triangle [H,W] int64 (-1: none) and the depth
+    [H,W] float32 there (NaN: none). Vectorised over
     every candidate pixel of every triangle's bounding box, in chunks of _CHUNK pixels; within
     the mesh's bounding box only."""
     vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
@@ -438,8 +442,9 @@ def _rasterize(
     normals = np.zeros((height, width, 3), dtype=np.float32)
     normals[...] = FLAT
     owner = np.full((height, width), -1, dtype=np.int64)
+    heights = np.full((height, width), np.nan, dtype=np.float32)
     if len(triangles) == 0 or height == 0 or width == 0:
-        return normals, owner
+        return normals, owner, heights
 
     vertex_normals = _vertex_normals(vertices, triangles)
     xs = vertices[triangles, 0] - 0.5  # pixel (r, c) samples (c + 0.5, r + 0.5): shift to c, r
@@ -463,7 +468,7 @@ def _rasterize(
     )
     index = np.nonzero(live)[0]
     if index.size == 0:
-        return normals, owner
+        return normals, owner, heights
     # Barycentric weights as affine functions of (x, y): w_k = a_k x + b_k y + c_k.
     xs, ys, depth, double_area = xs[index], ys[index], depth[index], double_area[index]
     nxt, prv = [1, 2, 0], [2, 0, 1]
@@ -520,7 +525,10 @@ def _rasterize(
     region[hit] = blended
     normals[top : top + box_h, left : left + box_w] = region.reshape(box_h, box_w, 3)
     owner[top : top + box_h, left : left + box_w] = winner.reshape(box_h, box_w)
-    return normals, owner
+    heights[top : top + box_h, left : left + box_w] = np.where(hit, best, np.nan).reshape(
+        box_h, box_w
+    )
+    return normals, owner, heights
 
 
 def _vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:

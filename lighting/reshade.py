@@ -26,9 +26,10 @@ from ..conditioning.prefill import push_pull_fill
 from .exposure import exposure_gain, keep_hue_in_range, to_linear, to_srgb
 from .light import Light
 from .light_estimate import LightEstimate, estimate_light, light_trust, luminance
-from .shading import cast_shadows, shading_map
+from .shading import cast_shadows, self_shadows, shading_map
 from .subject import SubjectGeometry, estimated_geometry, given_geometry
 
+SELF_SHADOW_NOTE = "shadows: the face mesh's own (nose, brows) under the new light"
 UNREADABLE = (
     "no light could be read in the region (flat, dark or only background): it is taken as "
     "evenly lit, and the new light only shades it gently"
@@ -69,13 +70,16 @@ class Reshaded:
     shading: Tensor  # [B,H,W,3] the requested light's shading map (what the model is told)
     current: LightEstimate  # the subject's estimated current light
     subject: SubjectGeometry  # its normals, matte and reach
+    self_shadowed: bool = False  # the face mesh cast its own shadows (nose, brows)
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What the node says: the subject's sources, and a region with no light to read."""
+        """What the node says: the subject's sources, its own shadows, a region with no light to
+        read."""
+        notes = self.subject.notes + ((SELF_SHADOW_NOTE,) if self.self_shadowed else ())
         if bool((self.current.confidence > 0).all()):
-            return self.subject.notes
-        return (*self.subject.notes, UNREADABLE)
+            return notes
+        return (*notes, UNREADABLE)
 
 
 def ambient_share(light: Light) -> Tensor:
@@ -152,6 +156,10 @@ def reshade(
     linear = to_linear(rgb)
     estimate = estimate_light(linear, subject.normals, subject.core.float())
     visibility = cast_shadows(heights, light) if shadows and heights is not None else None
+    self_shadowed = shadows and subject.relief is not None
+    if self_shadowed:  # a face mesh is geometry: its nose shades its cheek, as in a real photo
+        own = self_shadows(subject.relief, light)
+        visibility = own if visibility is None else visibility * own
     fill = fill_share(estimate, light)
     wrap = subject.wrap
     current = current_shading(subject.normals, estimate, wrap)
@@ -170,7 +178,7 @@ def reshade(
     out = torch.where(region[..., None], relit, rgb)
     # what the refiner was trained to be told: the requested light's own shading map
     shading = shading_map(subject.normals, light, visibility)
-    return Reshaded(out, shading, estimate, subject)
+    return Reshaded(out, shading, estimate, subject, self_shadowed)
 
 
 def lit_old_shadows(

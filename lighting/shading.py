@@ -18,6 +18,7 @@ from .light import Light, shade_sphere
 
 SHADOW_STEPS = 48  # samples along each shadow ray
 _MIN_SIN = 0.05  # lights this close to the image plane cast shadows at most this long
+_NO_RELIEF = -1.0e4  # occluder height where a relief has no value: it blocks nothing
 
 
 def lambert(normals: Tensor, light: Light) -> Tensor:
@@ -168,6 +169,36 @@ def cast_shadows(
     steps = min(SHADOW_STEPS, math.ceil(reach))  # a sample per pixel of ray is enough
     shadowed = march_shadows(heights, heights, light, reach, steps, sample=sample, tolerance=0.5)
     return (~shadowed).to(heights.dtype)
+
+
+def self_shadows(relief: Tensor, light: Light, max_steps: int = 2 * SHADOW_STEPS) -> Tensor:
+    """Visibility [B,H,W] (1 = lit) of a relief [B,H,W] (px toward the viewer) that covers only
+    part of the image (NaN elsewhere, where it neither casts nor receives): a face mesh's nose
+    shading its cheek. Marched over the relief's bounding box only, a sample per pixel of ray
+    up to `max_steps`."""
+    known = ~relief.isnan()
+    visibility = torch.ones_like(relief)
+    light = light.repeat_to(relief.shape[0])
+    for i, (one, inside) in enumerate(zip(relief, known, strict=True)):
+        rows, cols = inside.any(1).nonzero(), inside.any(0).nonzero()
+        if rows.numel() == 0:
+            continue
+        top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        box = one[top:bottom, left:right]
+        one_light = light.select(i)
+        if float(one_light.direction[0, 2]) <= 0.0:
+            continue  # from behind, every point facing the viewer is in its attached shadow
+        occluder = torch.where(box.isnan(), torch.full_like(box, _NO_RELIEF), box)[None]
+        receiver = torch.where(box.isnan(), box.nan_to_num(0.0).amax(), box)[None]
+        reach = float(max(bottom - top, right - left))
+        steps = min(max_steps, math.ceil(reach))
+        shadowed = march_shadows(
+            occluder, receiver, one_light, reach, steps, tolerance=0.5, clip=True
+        )[0]
+        visibility[i, top:bottom, left:right] = torch.where(
+            inside[top:bottom, left:right] & shadowed, 0.0, 1.0
+        )
+    return visibility
 
 
 def iclight_ramp(light: Light, height: int, width: int) -> Tensor:

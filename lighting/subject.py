@@ -88,6 +88,7 @@ class SubjectGeometry:
     reach: Tensor  # [B,H,W] 0..1: how much of the change each pixel takes (matte x edge fade)
     notes: tuple[str, ...]  # what was used, for the node
     wrap: Tensor | None = None  # [B] the shading's wrap (SKIN_WRAP): skin's soft terminator
+    relief: Tensor | None = None  # [B,H,W] px toward the viewer: the face meshes (NaN off them)
 
     @property
     def core(self) -> Tensor:
@@ -176,7 +177,7 @@ def estimated_geometry(
     """image [B,H,W,3] 0..1 and region [B,H,W] bool: the subject found inside the region.
     `tick` is called GEOMETRY_TICKS times per image (a face mesh takes seconds on a CPU)."""
     parts = [_estimate_one(image[i], region[i], faces, tick) for i in range(len(image))]
-    normals, matte, notes, skin = zip(*parts, strict=True)
+    normals, matte, notes, skin, relief = zip(*parts, strict=True)
     matte = torch.stack(matte)
     notes = tuple(dict.fromkeys(n for one in notes for n in one))
     shares = [
@@ -191,7 +192,17 @@ def estimated_geometry(
         normals, trust = corrected_by_shading(linear, normals, matte > MATTE_THRESHOLD)
         if bool((trust > 0).any()):
             notes = (*notes, SHADING_NOTE)
-    return SubjectGeometry(normals, None, matte, reach, notes, wrap)
+    relief = stacked_relief(relief, matte)
+    return SubjectGeometry(normals, None, matte, reach, notes, wrap, relief)
+
+
+def stacked_relief(reliefs: tuple[Tensor | None, ...], matte: Tensor) -> Tensor | None:
+    """[B,H,W] the face meshes' heights of a batch (NaN where an image has none), None when no
+    image has a face."""
+    if all(relief is None for relief in reliefs):
+        return None
+    missing = torch.full_like(matte[0], torch.nan)
+    return torch.stack([missing if relief is None else relief for relief in reliefs])
 
 
 def _estimate_one(image: Tensor, region: Tensor, faces: bool, tick: Tick = None):
@@ -206,7 +217,7 @@ def _estimate_one(image: Tensor, region: Tensor, faces: bool, tick: Tick = None)
     if face is None or face.count == 0:
         prior = silhouette_prior(matte[None], OBJECT_FLATTENING)[0]
         advance(tick)
-        return prior, matte, notes or ["normals: the silhouette"], False
+        return prior, matte, notes or ["normals: the silhouette"], False, None
     prior = silhouette_prior(matte[None], PERSON_FLATTENING)[0]
     head, head_weight = head_prior(face.weight.to(prior))
     prior = F.normalize(
@@ -215,7 +226,8 @@ def _estimate_one(image: Tensor, region: Tensor, faces: bool, tick: Tick = None)
     weight = (soft_face_weight(face.weight.to(prior)) * region)[..., None]
     normals = F.normalize(weight * face.normals.to(prior) + (1 - weight) * prior, dim=-1)
     advance(tick)
-    return torch.where(region[..., None], normals, prior), matte, notes, True
+    normals = torch.where(region[..., None], normals, prior)
+    return normals, matte, notes, True, face.depth.to(prior)
 
 
 def head_prior(face_weight: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,13 +12,16 @@ from relight_inpaint.lighting.light_estimate import estimate_light, luminance
 from relight_inpaint.lighting.reshade import (
     EXPOSURE_RANGE,
     MIN_FILL,
+    SELF_SHADOW_NOTE,
     colourfulness,
     keep_colours,
     reshade,
     skin_shadow,
 )
+from relight_inpaint.lighting.shading import self_shadows
 
 from .test_light_estimate import angle, lit_sphere
+from .test_subject import astronaut_with_a_loose_ellipse, faces_or_skip
 
 
 def chromaticity(image: torch.Tensor) -> torch.Tensor:
@@ -278,3 +281,24 @@ def test_a_grey_photos_shadows_stay_grey_on_skin():
     assert torch.allclose(grey[0], torch.full((3,), 0.5))
     warm = skin_shadow(ratio, skin, colourfulness(colour_photo, core))[0, 0]
     assert warm[0, 0] > warm[0, 1] > warm[0, 2]
+
+
+def test_the_face_meshs_nose_shades_the_far_cheek_under_a_side_light():
+    """Relit from the side, a real face's nose and brows cast shadows on it (the look of a
+    side-lit portrait); the face mesh is geometry enough to draw them, on the face only."""
+    faces_or_skip()
+    photo, region = astronaut_with_a_loose_ellipse()
+    light = make_light(direction_from_angles(180.0, 25.0), 1.0, 0.1)  # low, from the left
+    shaded = reshade(photo, region, light)
+    plain = reshade(photo, region, light, shadows=False)
+    relief = shaded.subject.relief
+    assert relief is not None and SELF_SHADOW_NOTE in shaded.notes
+    nose_tip = int(relief[0].nan_to_num(float("-inf")).argmax()) % relief.shape[2]
+    shadowed = (self_shadows(relief, light)[0] == 0) & region[0]
+    assert int(shadowed.sum()) > 200
+    cols = shadowed.nonzero()[:, 1].float()
+    assert float(cols.median()) > nose_tip + 10  # on the cheek away from the light
+    change = lightness(shaded.image) - lightness(plain.image)
+    assert float(change[shadowed].mean()) < -3.0
+    off_mesh = relief[0].isnan() & region[0]  # the hair and the wall: only the exposure moves
+    assert float(change[off_mesh].abs().median()) < 1.0

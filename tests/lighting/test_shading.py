@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from relight_inpaint.lighting.light import Light, make_light
-from relight_inpaint.lighting.shading import cast_shadows, iclight_ramp, shading_map
+from relight_inpaint.lighting.shading import (
+    cast_shadows,
+    iclight_ramp,
+    self_shadows,
+    shading_map,
+)
 
 
 def light(xyz, intensity=1.0, ambient=0.0, color=(1.0, 1.0, 1.0)) -> Light:
@@ -131,3 +136,30 @@ def test_one_lights_nearest_march_by_whole_pixel_shifts_equals_sampling_the_grid
         )[:1]
         assert 100 < int(shifted.sum()) < shifted.numel() - 100
         assert torch.equal(shifted, sampled)
+
+
+def nose_on_a_face(size: int = 60) -> torch.Tensor:
+    """[1,H,W] a face-like relief (a flat cheek at 0 with a 12 px tall ridge down its middle)
+    covering the central square only; NaN around it, where no mesh is."""
+    relief = torch.full((1, size, size), float("nan"))
+    relief[:, 10:50, 10:50] = 0.0
+    relief[:, 15:45, 28:32] = 12.0
+    return relief
+
+
+def test_a_reliefs_ridge_shadows_the_cheek_on_the_side_away_from_the_light():
+    visibility = self_shadows(nose_on_a_face(), light((-1, 0, 1)))  # from the left, 45 deg up
+    assert visibility[0, 30, 33:40].eq(0).all()  # right of the ridge, within 12 px: shadowed
+    assert visibility[0, 30, 12:28].eq(1).all()  # the lit side
+    assert visibility[0, 30, 46:50].eq(1).all()  # beyond the shadow's length
+    other = self_shadows(nose_on_a_face(), light((1, 0, 1)))
+    assert other[0, 30, 20:27].eq(0).all() and other[0, 30, 33:40].eq(1).all()
+
+
+def test_a_relief_casts_nothing_off_itself_nor_toward_a_light_from_behind():
+    relief = nose_on_a_face()
+    visibility = self_shadows(relief, light((-1, 0, 1)))
+    assert visibility[relief.isnan()].eq(1).all()  # NaN: no mesh there, nothing to receive
+    assert self_shadows(relief, light((-1, 0, -0.2))).eq(1).all()
+    assert self_shadows(relief, light((0, 0, 1))).eq(1).all()  # from the viewer: none visible
+    assert self_shadows(torch.full((1, 8, 8), float("nan")), light((1, 0, 1))).eq(1).all()
