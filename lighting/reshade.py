@@ -145,7 +145,9 @@ def reshade(
     """image [B,H,W,3] 0..1 and mask [B,H,W]: the masked subject re-shaded for `light`.
     normals: the subject's (a user's map, decoded) or None for the pack's estimate (a face mesh
     where there is a face, else the silhouette); heights (pixels, from a depth map)
-    give cast shadows on the subject when `shadows` is on."""
+    give cast shadows on the subject when `shadows` is on, as an estimated face mesh's own depth
+    does on the face (only the new light's: a fitted light's shadows, divided out, landed off
+    the real ones and cost the Yale face 0.4 dB)."""
     light = light.repeat_to(image.shape[0])
     region = mask > 0.5
     rgb = image[..., :3]
