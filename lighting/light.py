@@ -127,6 +127,10 @@ def normalize_direction(x: float, y: float, z: float) -> Tensor:
     norm = math.hypot(x, y, z)  # x * x overflows to inf for |x| > 1e154
     if norm < _MIN_NORM:
         raise ValueError(f"{name}: x, y, z are all zero; expected a direction")
+    if math.isinf(norm):  # each finite, the length is not (near the largest float): scale first
+        largest = max(abs(x), abs(y), abs(z))
+        x, y, z = x / largest, y / largest, z / largest
+        norm = math.hypot(x, y, z)
     return torch.tensor((x / norm, y / norm, z / norm), dtype=torch.float32)
 
 

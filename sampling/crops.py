@@ -15,7 +15,7 @@ import torch
 
 from ..conditioning.checks import require_workable_size
 from ..conditioning.composite import composite, preview_image, resize_image
-from ..conditioning.crop_stitch import Box, crop_map, plan_crops, work_size
+from ..conditioning.crop_stitch import Box, crop_map, fitted_job, plan_crops
 from ..conditioning.mask import MaskedImage, as_mask_batch, match_batch, resize_mask
 from ..conditioning.seam import match_seam
 from ..lighting.light import Light
@@ -121,7 +121,8 @@ def plan_jobs(info: dict, masked: MaskedImage, context: float, resolution: int) 
         warnings += [w for w in plan.warnings if w not in warnings]
         for box in plan.boxes:
             long_side, upscale = long_side_for(info, box, resolution)
-            jobs.append(CropJob(index, box, work_size(box, long_side, multiple, upscale)))
+            mask = masked.mask[index]
+            jobs.append(CropJob(index, *fitted_job(box, long_side, multiple, mask, upscale)))
     return jobs, warnings
 
 

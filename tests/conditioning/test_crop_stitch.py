@@ -10,6 +10,7 @@ from relight_inpaint.conditioning.crop_stitch import (
     MIN_CONTEXT,
     Box,
     crop_map,
+    fitted_job,
     plan_crops,
     region_boxes,
     work_size,
@@ -110,3 +111,26 @@ def test_bounding_box_covers_every_region_and_is_none_for_an_empty_mask():
     mask = mask_with(300, 400, (10, 20, 30, 40), (200, 300, 250, 390))
     assert bounding_box(mask) == Box(10, 20, 250, 390)
     assert bounding_box(torch.zeros(50, 50)) is None
+
+
+def test_a_small_crop_keeps_its_shape_at_the_models_multiple():
+    """A 168 px wide photo is not stretched to 176: the box narrows to 160 about the region."""
+    mask = mask_with(192, 168, (25, 17, 186, 151))
+    box, size = fitted_job(Box(0, 0, 192, 168), 512, 16, mask)
+    assert size == (192, 160) and (box.height, box.width) == size
+    assert box.left <= 17 and box.right >= 151  # every masked pixel kept
+    assert work_size(Box(0, 0, 192, 168), 512, 16) == (192, 176)  # what it was: 5 % wider
+
+
+def test_a_downscaled_crop_keeps_its_shape_and_a_full_width_region_keeps_its_box():
+    mask = mask_with(3000, 4000, (1000, 500, 2001, 3333))
+    box = Box(900, 400, 2101, 3433)
+    fitted, size = fitted_job(box, 1024, 16, mask)
+    assert size == work_size(box, 1024, 16)
+    assert abs(fitted.height / fitted.width - size[0] / size[1]) < 1e-3
+    assert abs(box.height / box.width - size[0] / size[1]) > 4e-3  # the stretch it had
+    wide = mask_with(192, 168, (25, 0, 186, 168))  # no narrower box holds it
+    assert fitted_job(Box(0, 0, 192, 168), 512, 16, wide) == (
+        Box(0, 0, 192, 168),
+        work_size(Box(0, 0, 192, 168), 512, 16),
+    )

@@ -83,6 +83,8 @@ def test_azimuth_of_negative_x_with_negative_zero_y_is_180():
 
 def test_normalize_direction():
     torch.testing.assert_close(normalize_direction(0.0, 3.0, 4.0), torch.tensor([0.0, 0.6, 0.8]))
+    huge = normalize_direction(0.0, 1.27e308, 1.27e308)  # finite, its length is not
+    torch.testing.assert_close(huge, torch.tensor([0.0, 0.5**0.5, 0.5**0.5]))
 
 
 def test_normalize_direction_rejects_zero_vector():
