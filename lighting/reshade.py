@@ -222,7 +222,7 @@ def well_lit_level(albedo: Tensor, well_lit: Tensor, region: Tensor) -> Tensor:
     for one, weight, inside, fallback in zip(
         albedo, well_lit.to(albedo), region, spread, strict=True
     ):
-        sigma = max(1.0, SHADOW_LEVEL_SCALE * float(inside.sum()) ** 0.5)
+        sigma = region_sigma(inside, SHADOW_LEVEL_SCALE)
         level, density = masked_average(one.movedim(-1, 0)[None], weight[None], sigma)
         near = (density[0, ..., None] / LEVEL_WEIGHT).clamp(0.0, 1.0)
         levels.append(near * level[0].movedim(0, -1) + (1 - near) * fallback)
@@ -240,7 +240,7 @@ def shadow_detail(linear: Tensor, region: Tensor) -> Tensor:
     inside = region.to(luma)  # the level is the region's own: the background is not its
     levels = []
     for one, weight in zip(luma, inside, strict=True):
-        sigma = max(1.0, SHADOW_DETAIL_SCALE * float(weight.sum()) ** 0.5)
+        sigma = region_sigma(weight, SHADOW_DETAIL_SCALE)
         levels.append(masked_average(one[None, None], weight[None], sigma)[0][0, 0])
     return (fine / torch.stack(levels).clamp_min(MIN_LUMA)).clamp(*DETAIL_RANGE)
 
@@ -297,11 +297,17 @@ def faded_exposure(
     return k
 
 
+def region_sigma(region: Tensor, share: float) -> float:
+    """A blur's sigma in px: `share` of the region's side (the square root of its area, [H,W]
+    bool or 0..1), at least 1."""
+    return max(1.0, share * float(region.sum()) ** 0.5)
+
+
 def smooth_ratio(ratio: Tensor, region: Tensor) -> Tensor:
     """The shading ratio [B,H,W] low-passed in log space at SMOOTHING of each region's side."""
     smoothed = []
     for one, inside in zip(ratio, region, strict=True):
-        sigma = max(1.0, SMOOTHING * float(inside.sum()) ** 0.5)
+        sigma = region_sigma(inside, SMOOTHING)
         smoothed.append(gaussian_blur(one.log()[None, None], sigma)[0, 0].exp())
     return torch.stack(smoothed)
 
