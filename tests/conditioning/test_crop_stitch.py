@@ -129,6 +129,9 @@ def test_a_downscaled_crop_keeps_its_shape_and_a_full_width_region_keeps_its_box
     assert size == work_size(box, 1024, 16)
     assert abs(fitted.height / fitted.width - size[0] / size[1]) < 1e-3
     assert abs(box.height / box.width - size[0] / size[1]) > 4e-3  # the stretch it had
+    two = mask_with(192, 400, (25, 17, 186, 151), (25, 300, 186, 380))  # another crop's region
+    grown, size = fitted_job(Box(0, 0, 192, 168), 512, 16, two)  # room to widen: 176
+    assert size == (192, 176) and (grown.height, grown.width) == size and grown.left == 0
     wide = mask_with(192, 168, (25, 0, 186, 168))  # no narrower box holds it
     assert fitted_job(Box(0, 0, 192, 168), 512, 16, wide) == (
         Box(0, 0, 192, 168),

@@ -20,6 +20,7 @@ from relight_inpaint.lighting.subject import (
     fade_share,
     outline_share,
     soft_face_weight,
+    stacked_relief,
 )
 
 
@@ -100,3 +101,11 @@ def test_normals_change_smoothly_where_the_face_mesh_ends():
     inside = region[0, 1:, 1:] & region[0, :-1, :-1]
     worst = torch.maximum(step_down[:, 1:], step_right[1:, :])[inside]
     assert float(worst.quantile(0.99)) < 10.0
+
+
+def test_a_batchs_reliefs_stack_with_nan_where_an_image_has_no_face():
+    matte = torch.zeros(2, 4, 5)
+    face = torch.full((4, 5), 3.0)
+    relief = stacked_relief((None, face), matte)
+    assert relief.shape == (2, 4, 5) and relief[0].isnan().all() and relief[1].eq(3.0).all()
+    assert stacked_relief((None, None), matte) is None
