@@ -180,14 +180,14 @@ def self_shadows(relief: Tensor, light: Light, max_steps: int = 2 * SHADOW_STEPS
     visibility = torch.ones_like(relief)
     light = light.repeat_to(relief.shape[0])
     for i, (one, inside) in enumerate(zip(relief, known, strict=True)):
+        one_light = light.select(i)
+        if float(one_light.direction[0, 2]) <= 0.0:
+            continue  # from behind, every point facing the viewer is in its attached shadow
         rows, cols = inside.any(1).nonzero(), inside.any(0).nonzero()
         if rows.numel() == 0:
             continue
         top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
         box = one[top:bottom, left:right]
-        one_light = light.select(i)
-        if float(one_light.direction[0, 2]) <= 0.0:
-            continue  # from behind, every point facing the viewer is in its attached shadow
         occluder = torch.where(box.isnan(), torch.full_like(box, _NO_RELIEF), box)[None]
         receiver = torch.where(box.isnan(), box.nan_to_num(0.0).amax(), box)[None]
         reach = float(max(bottom - top, right - left))
