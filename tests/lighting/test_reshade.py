@@ -17,6 +17,7 @@ from relight_inpaint.lighting.reshade import (
     keep_colours,
     reshade,
     skin_shadow,
+    well_lit_level,
 )
 from relight_inpaint.lighting.shading import self_shadows
 
@@ -302,3 +303,48 @@ def test_the_face_meshs_nose_shades_the_far_cheek_under_a_side_light():
     assert float(change[shadowed].mean()) < -3.0
     off_mesh = relief[0].isnan() & region[0]  # the hair and the wall: only the exposure moves
     assert float(change[off_mesh].abs().median()) < 1.0
+
+
+def test_an_old_shadows_fill_has_no_patches_where_the_normals_have_facets():
+    """A sphere whose normals come in facets (a coarse mesh), lit from the left into a dark
+    shadow and relit from the right: the filled old shadow is smooth. The fill once followed the
+    raw ratio's facets, and push-pull's spread of the well-lit albedo, both of which cut it into
+    patches with edges (grey blotches on a half-face brought up from a dark room)."""
+    linear, mask, smooth_normals = lit_sphere((-1.0, 0.0, 0.2), (0.8, 0.5, 0.3), 0.02, size=160)
+    facets = torch.round(smooth_normals * 4.0) / 4.0
+    facets = F.normalize(facets + 1e-3 * smooth_normals, dim=-1)
+    image = to_srgb(linear)
+    out = reshade(image, mask, make_light(torch.tensor([1.0, 0.0, 0.2]), 1.0, 0.05), facets)
+    old_shadow = (mask[0] > 0.5) & (smooth_normals[0, ..., 0] > 0.4) & (out.subject.reach[0] > 0.99)
+    assert int(old_shadow.sum()) > 500
+    # the fill's level: the relit photo over the requested light's (faceted) shading
+    shading = luminance(out.shading)[0].clamp_min(1e-4)
+    log_luma = (luminance(to_linear(out.image))[0].clamp_min(1e-4) / shading).log()
+    across = (log_luma[:, 1:] - log_luma[:, :-1]).abs()[old_shadow[:, 1:] & old_shadow[:, :-1]]
+    down = (log_luma[1:] - log_luma[:-1]).abs()[old_shadow[1:] & old_shadow[:-1]]
+    steps = torch.cat([across, down])
+    assert float(steps.max()) < 0.15  # the raw ratio's facets gave 0.26 here
+
+
+def log_steps(image: torch.Tensor, where: torch.Tensor) -> float:
+    """The largest log step between neighbouring pixels [B,H,W,C] both `where` [B,H,W]."""
+    log = image.clamp_min(1e-4).log()
+    across = (log[:, :, 1:] - log[:, :, :-1]).abs().amax(-1)[where[:, :, 1:] & where[:, :, :-1]]
+    down = (log[:, 1:] - log[:, :-1]).abs().amax(-1)[where[:, 1:] & where[:, :-1]]
+    return float(torch.cat([across, down]).max())
+
+
+def test_the_well_lit_level_is_smooth_where_the_well_lit_pixels_are_patchy():
+    """The level an old shadow is filled to, spread from well-lit pixels that come in blocks of
+    different albedo with holes between them: smooth everywhere in the region, where push-pull's
+    spread (the fill before) kept each block's edge."""
+    generator = torch.Generator().manual_seed(0)
+    rows, cols = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    region = (((rows - 64) ** 2 + (cols - 64) ** 2) < 60**2)[None]
+    blocks = torch.rand(1, 16, 16, 1, generator=generator) * 0.6 + 0.3
+    albedo = blocks.repeat_interleave(8, 1).repeat_interleave(8, 2).expand(1, 128, 128, 3)
+    holes = torch.rand(1, 128, 128, generator=generator) > 0.3
+    well_lit = region & (cols < 50)[None] & holes
+    level = well_lit_level(albedo.contiguous(), well_lit, region)
+    assert log_steps(albedo, region) > 0.5
+    assert log_steps(level, region) < 0.05  # push-pull's spread: 1.0
