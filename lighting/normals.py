@@ -114,6 +114,37 @@ def normals_from_heights(heights: Tensor) -> Tensor:
     return unit_normals(vectors)
 
 
+def integrable_normals(normals: Tensor, inside: Tensor, min_facing: float = 0.3) -> Tensor:
+    """Normals [B,H,W,3] of the surface whose slopes come nearest, in least squares, to those of
+    `normals` inside `inside` [B,H,W] bool (Frankot-Chellappa: the slopes projected onto the
+    gradients of one height field, by FFT); outside, `normals` as given. Why: a field of normals
+    that turns on its own (each pixel corrected apart) need not be any surface's, and one that
+    is a surface's tells, from its turns along one direction, its turns along the other.
+    min_facing: the normals are taken to face the viewer at least this much (z), bounding a
+    silhouette's rim, whose slope grows without bound."""
+    facing = normals[..., 2].clamp_min(min_facing)
+    slope_col = torch.where(inside, -normals[..., 0] / facing, 0.0)
+    slope_row = torch.where(inside, normals[..., 1] / facing, 0.0)
+    height, width = inside.shape[1:]
+    slope_col, slope_row = mirrored(slope_col), mirrored(slope_row)
+    freq_row = torch.fft.fftfreq(2 * height) * 2 * torch.pi
+    freq_col = torch.fft.fftfreq(2 * width) * 2 * torch.pi
+    wy, wx = torch.meshgrid(freq_row, freq_col, indexing="ij")
+    denominator = (wx**2 + wy**2).clamp_min(1e-12)
+    spectrum = -1j * (wx * torch.fft.fft2(slope_col) + wy * torch.fft.fft2(slope_row))
+    spectrum = spectrum / denominator
+    spectrum[..., 0, 0] = 0.0
+    heights = torch.fft.ifft2(spectrum).real[:, :height, :width]
+    return torch.where(inside[..., None], normals_from_heights(heights), normals)
+
+
+def mirrored(values: Tensor) -> Tensor:
+    """[B,2H,2W]: values [B,H,W] beside their mirror images, so the FFT sees no step where the
+    image wraps around."""
+    rows = torch.cat([values, values.flip(1)], 1)
+    return torch.cat([rows, rows.flip(2)], 2)
+
+
 def heights_from_depth(depth: Tensor, relief: float = 0.3) -> Tensor:
     """A depth IMAGE or MASK (white = near, as ComfyUI's depth estimators give it) as heights in
     pixels: the map's range spans `relief` times the image's longer side."""

@@ -279,12 +279,14 @@ def skin_shadow(ratio: Tensor, wrap: Tensor | None, warmth: Tensor | None = None
 def faded_exposure(
     luma: Tensor, ratio: Tensor, reach: Tensor, trust: Tensor, rounds: int = 6
 ) -> Tensor:
-    """[B] k with the region's mean luminance under the faded gain (ratio k)^reach the photo's
+    """[B] k with the subject's mean luminance under the faded gain (ratio k)^reach the photo's
     times the light's own change of it, held to EXPOSURE_RANGE and taken only as far as the
     current light is known (`trust` [B] 0..1: with no light read, the ratio's level says
-    nothing). Exposure_gain for the fade: a few fixed-point rounds, each exact for a uniform
-    reach."""
-    luma = luma * (reach > 0)  # the region's pixels: the rest is not changed
+    nothing). Each pixel counts as far as the change reaches it: counted in full, the fade's
+    ring (kept near the photo) let the subject inside it go past the range (a dog's face
+    darkened to 0.78 of its brightness, the region as a whole to the range's 0.82).
+    Exposure_gain for the fade: a few fixed-point rounds, each exact for a uniform reach."""
+    luma = luma * reach
     before = luma.flatten(1).sum(1)
     own = (luma * ratio**reach).flatten(1).sum(1) / before.clamp_min(1e-8)
     change = own.clamp_min(1e-8) ** trust.to(own)

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..conditioning.filters import masked_average
 from .light_estimate import LightEstimate, estimate_light, light_trust, luminance
+from .normals import integrable_normals
 
 SHADING_WEIGHT = 0.7  # how far a lit pixel's normal moves to the angle its shading says
 ALBEDO_SCALE = 0.08  # of the subject's side: brightness changes finer than this are shape
@@ -39,25 +40,58 @@ DARK = 0.02  # linear luminance below which a pixel does not tell the albedo
 CLIPPED = 0.97  # linear luminance from which a pixel may be clipped: its shading is unread
 WORK_SIDE = 384  # px: the correction is read at most this size a side and scaled up
 MIN_TILT = 0.05  # a prior normal this close to the light has no direction around it
+# On objects the correction and a surface alternate: each round corrects the normals by the
+# shading, then takes the surface nearest to them (normals.integrable_normals). One image's
+# shading tells only how far each normal turns from the light, not around it; a surface's turns
+# along one direction tell those along the other. Real photos against photometric stereo (median
+# degrees, 4 photos per subject; one correction -> 8 rounds): cat 26.6 -> 24.4, horse
+# 27.5 -> 23.9, owl 33.0 -> 24.9; re-shading alone (40 pairs) cat +0.65 -> +1.81 dB, horse
+# +0.61 -> +0.96, owl +0.75 -> +0.89. Not on people: hair, clothes and make-up are read as
+# shape, and the rounds compound it (the look benchmark's portraits: a hard line down a girl's
+# face, a mottled forehead; colour 1.93 -> 2.05), though the grey Yale face gained 0.6 dB.
+SURFACE_ROUNDS = 8
+MIN_FACING = 0.3  # a rim's normals are taken to face the viewer at least this much (z)
 
 
-def corrected_by_shading(linear: Tensor, normals: Tensor, core: Tensor) -> tuple[Tensor, Tensor]:
+def corrected_by_shading(
+    linear: Tensor, normals: Tensor, core: Tensor, surface: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """(normals [B,H,W,3] corrected by the photo's shading (linear [B,H,W,3]) under the light
     fitted to them inside `core` [B,H,W] bool, as far as that light is believed; that belief
-    [B] 0..1). Read on a copy at most WORK_SIDE a side (the correction is smooth), added to
-    the full-size normals."""
+    [B] 0..1). surface [B] bool: the images whose correction alternates with a surface
+    (SURFACE_ROUNDS; objects), else one correction. Read on a copy at most WORK_SIDE a side
+    (the correction is smooth), added to the full-size normals."""
     height, width = core.shape[1:]
     scale = min(1.0, WORK_SIDE / max(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     small_linear = _resized(linear, size)
     small_normals = F.normalize(_resized(normals, size), dim=-1)
     small_core = _resized(core.float()[..., None], size)[..., 0] > 0.5
-    estimate = estimate_light(small_linear, small_normals, small_core.float())
     luma = luminance(small_linear)
+    estimate = estimate_light(small_linear, small_normals, small_core.float())
     trust = light_trust(estimate)
     corrected = shading_corrected(luma, small_normals, small_core, estimate, trust)
+    if surface is not None and bool(surface.any()):
+        rounded, refitted = surface_corrected(small_linear, corrected, small_core)
+        corrected = torch.where(surface[:, None, None, None], rounded, corrected)
+        trust = torch.where(surface, torch.maximum(trust, refitted), trust)
     change = _resized(corrected - small_normals, (height, width))
     return torch.where(core[..., None], F.normalize(normals + change, dim=-1), normals), trust
+
+
+def surface_corrected(linear: Tensor, corrected: Tensor, core: Tensor) -> tuple[Tensor, Tensor]:
+    """(normals [B,H,W,3] once `corrected` by the shading, taken to the surface nearest them and
+    corrected again under the light refitted to them, SURFACE_ROUNDS times in all, the last a
+    surface's; the belief [B] in the last light fitted). A light no fit believed on the prior
+    may be read on its surface."""
+    luma = luminance(linear)
+    trust = torch.zeros(len(linear))
+    for _ in range(SURFACE_ROUNDS - 1):
+        corrected = integrable_normals(corrected, core, MIN_FACING)
+        estimate = estimate_light(linear, corrected, core.float())
+        trust = light_trust(estimate)
+        corrected = shading_corrected(luma, corrected, core, estimate, trust)
+    return integrable_normals(corrected, core, MIN_FACING), trust
 
 
 def _resized(values: Tensor, size: tuple[int, int]) -> Tensor:

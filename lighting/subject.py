@@ -193,7 +193,8 @@ def estimated_geometry(
     normals = torch.stack(normals)
     if SHADING_CORRECTION:
         linear = to_linear(image[..., :3])
-        normals, trust = corrected_by_shading(linear, normals, matte > MATTE_THRESHOLD)
+        objects = ~torch.tensor(skin, dtype=torch.bool)
+        normals, trust = corrected_by_shading(linear, normals, matte > MATTE_THRESHOLD, objects)
         if bool((trust > 0).any()):
             notes = (*notes, SHADING_NOTE)
     relief = stacked_relief(relief, matte)

@@ -15,6 +15,7 @@ from relight_inpaint.lighting.normals import (
     encode_normal_map,
     estimate_normals,
     heights_from_depth,
+    integrable_normals,
     normals_from_heights,
     prepare_normal_map,
     unit_normals,
@@ -130,3 +131,42 @@ def test_an_8_bit_depth_map_gives_smooth_normals_not_rings():
     step = torch.zeros(1, 32, 32)
     step[:, :, 16:] = 1.0
     assert float(dequantize_depth(step)[0, 16, 10]) < 0.01  # 6 px from the edge: untouched
+
+
+def slopes_curl(normals: torch.Tensor, where: torch.Tensor) -> float:
+    """Mean |d(slope along columns)/d row - d(slope along rows)/d column| where `where`: zero
+    for the normals of any height field."""
+    slope_col = -normals[..., 0] / normals[..., 2]
+    slope_row = normals[..., 1] / normals[..., 2]
+    curl = (slope_col[:, 1:, :-1] - slope_col[:, :-1, :-1]) - (
+        slope_row[:, :-1, 1:] - slope_row[:, :-1, :-1]
+    )
+    return float(curl.abs()[where[:, :-1, :-1] & where[:, 1:, 1:]].mean())
+
+
+def test_a_surfaces_normals_stay_and_a_twisted_field_becomes_a_surfaces():
+    """A sphere's normals are a surface's: kept (within 2 degrees where they face the viewer
+    more than min_facing). The same normals turned 30 degrees about the view axis are no
+    surface's (their slopes curl): projected, they curl 5x less (what is left, the sphere's
+    own normals show too: differences of differences) and come back toward the
+    sphere, the one surface whose slopes they keep half of."""
+    mask, sphere = disc(size=128, radius=48.0)
+    inside = mask > 0.5
+    facing = inside & (sphere[..., 2] > 0.45)
+    kept = integrable_normals(sphere, inside)
+    assert float(angular_error_degrees(kept, sphere, facing.float())[0]) < 2.0
+    angle = math.radians(30.0)
+    turn = torch.tensor(
+        [
+            [math.cos(angle), -math.sin(angle), 0.0],
+            [math.sin(angle), math.cos(angle), 0.0],
+            [0, 0, 1],
+        ]
+    )
+    twisted = sphere @ turn.T
+    projected = integrable_normals(twisted, inside)
+    assert slopes_curl(projected, facing) < 0.2 * slopes_curl(twisted, facing)
+    before = float(angular_error_degrees(twisted, sphere, facing.float())[0])
+    after = float(angular_error_degrees(projected, sphere, facing.float())[0])
+    assert after < 0.5 * before
+    assert torch.equal(projected[~inside], twisted[~inside])  # outside: as given

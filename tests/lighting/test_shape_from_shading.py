@@ -10,7 +10,12 @@ from relight_inpaint.lighting.exposure import to_srgb
 from relight_inpaint.lighting.light import Light
 from relight_inpaint.lighting.light_estimate import LightEstimate
 from relight_inpaint.lighting.normals import angular_error_degrees, unit_normals
-from relight_inpaint.lighting.shape_from_shading import MIN_TILT, shading_corrected, turned_to
+from relight_inpaint.lighting.shape_from_shading import (
+    MIN_TILT,
+    corrected_by_shading,
+    shading_corrected,
+    turned_to,
+)
 from relight_inpaint.lighting.subject import estimated_geometry
 
 LIGHT = F.normalize(torch.tensor([[0.6, 0.3, 0.75]]), dim=-1)
@@ -69,6 +74,24 @@ def test_the_shading_brings_a_domed_prior_to_a_flatter_shape():
     before = float(angular_error_degrees(dome, truth, region.float())[0])
     after = float(angular_error_degrees(corrected, truth, region.float())[0])
     assert after < 0.9 * before, (before, after)
+
+
+def test_on_an_object_the_correction_alternating_with_a_surface_finds_more_of_the_shape():
+    """A flatter object than its silhouette's dome, lit from the side: one correction by the
+    shading turns each normal only toward or away from the light; alternated with the surface
+    nearest the normals (objects: surface True) it also turns them around the light, as the
+    surface's other slopes say. Its error falls by a quarter at least (15.8 -> 11.0 degrees)."""
+    region, truth = flat_ellipsoid(size=128, radius=48.0, depth=0.5)
+    _, dome = flat_ellipsoid(size=128, radius=48.0, depth=1.0)
+    linear = lit(truth)[..., None].expand(1, 128, 128, 3).contiguous()
+    once, trust = corrected_by_shading(linear, dome, region)
+    rounds, rounds_trust = corrected_by_shading(linear, dome, region, torch.tensor([True]))
+    error_once = float(angular_error_degrees(once, truth, region.float())[0])
+    error_rounds = float(angular_error_degrees(rounds, truth, region.float())[0])
+    assert error_rounds < 0.75 * error_once, (error_once, error_rounds)
+    assert float(rounds_trust[0]) >= float(trust[0]) > 0.5
+    people, _ = corrected_by_shading(linear, dome, region, torch.tensor([False]))
+    assert torch.equal(people, once)
 
 
 def test_an_untrusted_light_leaves_the_prior_as_it_is():
