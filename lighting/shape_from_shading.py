@@ -12,11 +12,16 @@ side: finer changes of brightness are read as shape (a painted eye is taken for 
 blend weight and the smoothing keep that mild). Only the correction is smoothed: a face mesh
 keeps its features.
 
+On objects the correction alternates with the surface nearest the normals (SURFACE_ROUNDS):
+the shading says how far a normal turns from the light, a surface's slopes along one direction
+say how it turns along the other.
+
 Measured against photometric stereo on the shared real photos (median degrees over the
-subject, the median over its photos, prior -> corrected): cat 29.6 -> 26.7, horse
-31.0 -> 27.2, owl 37.6 -> 33.0, the Yale face 16.8 -> 16.5. Tried: halving the dome's
-downward normals (objects stand on something): normals a further 2-4 degrees better, the
-horse's relight 0.5 dB worse; not taken.
+subject, the median over its photos, prior -> one correction -> with the surface rounds): cat
+29.6 -> 26.7 -> 24.4, horse 31.0 -> 27.2 -> 23.9, owl 37.6 -> 33.0 -> 24.9; the Yale face
+16.8 -> 16.5 (one correction: people get no rounds). Tried: halving the dome's downward normals
+(objects stand on something): normals a further 2-4 degrees better, the horse's relight 0.5 dB
+worse; not taken.
 """
 
 from __future__ import annotations
