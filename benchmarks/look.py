@@ -29,6 +29,9 @@ one. The whole run takes about 5 minutes on 2 cores. It prints both trees side b
 - colour: mean |delta ab| inside the mask under white light;
 - flat: the share of the mask where the result has under half the input's fine texture
   (metrics.flat_share against the input): a face turned to grey plaster, a smoothed subject;
+- crease: how sharply the change of brightness turns inside the mask (metrics.crease_strength:
+  the 99th percentile of the slope of log(result / input) times the mask's side): a hard line
+  that an estimated shape draws down a face;
 - outside: the share of pixels outside the final mask (MaskConditioning's) that changed;
 and a TARGETS line per metric. Results, masks, figures, contact sheets (input | left | right |
 top per case) and a baseline-above-current sheet of the ellipse cases go to --out-dir
@@ -498,6 +501,7 @@ def measure_run(image, result, user, final) -> dict:
         "edge_max": largest(edges),
         "colour": colour_shift(image, result, user),
         "flat": flat_against_input(image, result, user),
+        "crease": _metrics().crease_strength(to_linear(result), to_linear(image), np.asarray(user)),
         "outside": outside_changed(image, result, final),
     }
 
@@ -651,7 +655,17 @@ def side_by_side(out: Path, baseline: dict, current: dict) -> Path | None:
 # --- the comparison ---
 
 TREES = ("baseline", "current")
-METRICS = ("exposure", "dark", "edge", "edge_max", "follows", "colour", "flat", "outside")
+METRICS = (
+    "exposure",
+    "dark",
+    "edge",
+    "edge_max",
+    "follows",
+    "colour",
+    "flat",
+    "crease",
+    "outside",
+)
 
 
 def case_figure(entry: dict, metric: str) -> float | None:
@@ -801,6 +815,13 @@ def print_targets(figures: dict[str, dict]) -> None:
             f"flat ({tree}): share of the mask with under half the input's fine texture, "
             f"median {statistics.median(flat):.3f}, max {max(flat):.3f} (no target set)"
         )
+        crease = run_values(figures[tree], "crease")
+        if crease:
+            print(
+                f"crease ({tree}): the change's sharpest turns inside the mask, median "
+                f"{statistics.median(crease):.1f}, max {max(crease):.1f} (no target set: "
+                "compare the trees)"
+            )
 
 
 # --- the command line ---

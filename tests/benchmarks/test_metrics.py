@@ -107,3 +107,24 @@ def test_flat_share_sees_a_flat_fill_not_exposure_or_the_truth():
     assert flat_share(truth, truth, mask) == 0.0
     assert flat_share(truth * 1.5, truth, mask) == 0.0
     assert flat_share(plaster, truth, mask) == pytest.approx(0.5, abs=0.1)
+
+
+def test_crease_strength_sees_a_hard_line_not_a_smooth_relight_or_exposure():
+    """The same brightening across a textured subject, once as a smooth ramp (a light moved to
+    the side) and once as a step down its middle (a line an estimated shape drew): the step
+    scores several times the ramp; a uniform exposure change scores nothing."""
+    from relight_inpaint.benchmarks.metrics import crease_strength
+
+    rng = np.random.default_rng(0)
+    size = 128
+    reference = rng.uniform(0.2, 0.6, (size, size, 3))
+    mask = np.zeros((size, size))
+    mask[16:-16, 16:-16] = 1.0
+    cols = np.linspace(-1.0, 1.0, size)[None, :, None]
+    ramp = reference * np.exp(0.7 * cols)  # one stop brighter across the subject
+    step = reference * np.exp(0.7 * np.sign(cols))
+    brighter = reference * 1.5
+    assert crease_strength(brighter, reference, mask) < 1e-6
+    smooth, hard = crease_strength(ramp, reference, mask), crease_strength(step, reference, mask)
+    assert 0.3 < smooth < 2.0  # ~0.7 log units per half-width, times the side over its width
+    assert hard > 5 * smooth
