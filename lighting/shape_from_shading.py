@@ -50,10 +50,11 @@ MIN_TILT = 0.05  # a prior normal this close to the light has no direction aroun
 # shading tells only how far each normal turns from the light, not around it; a surface's turns
 # along one direction tell those along the other. Real photos against photometric stereo (median
 # degrees, 4 photos per subject; one correction -> 8 rounds): cat 26.6 -> 24.4, horse
-# 27.5 -> 23.9, owl 33.0 -> 24.9; re-shading alone (40 pairs) cat +0.65 -> +1.81 dB, horse
+# 27.5 -> 23.9, owl 33.0 -> 24.9; re-shading alone (40 pairs) cat +0.65 -> +1.74 dB, horse
 # +0.61 -> +0.96, owl +0.75 -> +0.89. Not on people: hair, clothes and make-up are read as
 # shape, and the rounds compound it (the look benchmark's portraits: a hard line down a girl's
-# face, a mottled forehead; colour 1.93 -> 2.05), though the grey Yale face gained 0.6 dB.
+# face, a mottled forehead; colour 1.93 -> 2.05), though the grey Yale face gained 0.6 dB; on
+# the face mesh alone as well (docs/relighting.md).
 SURFACE_ROUNDS = 8
 MIN_FACING = 0.3  # a rim's normals are taken to face the viewer at least this much (z)
 
@@ -90,7 +91,7 @@ def surface_corrected(linear: Tensor, corrected: Tensor, core: Tensor) -> tuple[
     surface's; the belief [B] in the last light fitted). A light no fit believed on the prior
     may be read on its surface."""
     luma = luminance(linear)
-    trust = torch.zeros(len(linear))
+    trust = linear.new_zeros(len(linear))
     for _ in range(SURFACE_ROUNDS - 1):
         corrected = integrable_normals(corrected, core, MIN_FACING)
         estimate = estimate_light(linear, corrected, core.float())
