@@ -99,7 +99,7 @@ def to_linear(image: np.ndarray) -> np.ndarray:
 
 def linear_luminance(image: np.ndarray) -> np.ndarray:
     """Relative luminance Y of sRGB pixels: brightness as light adds up, not as encoded."""
-    return to_linear(image) @ np.array([0.2126, 0.7152, 0.0722])
+    return _metrics().luminance(to_linear(image))
 
 
 def srgb_to_lab(image: np.ndarray) -> np.ndarray:

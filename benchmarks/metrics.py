@@ -139,6 +139,11 @@ TEXTURE_WINDOW = 4.0  # px: the texture's strength is measured over windows of t
 FLAT = 0.5  # a window with under this share of the truth's texture is flat
 
 
+def luminance(image: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance [...] of linear RGB [..., 3] (the last axis summed away)."""
+    return image @ np.array([0.2126, 0.7152, 0.0722])
+
+
 def flat_share(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
     """The share of the subject (mask > 0.5, where both images are lit; linear 0..1, H x W x 3)
     where the output is flat against the truth: its fine texture (log-luminance less its blur
@@ -147,7 +152,7 @@ def flat_share(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float
     from scipy import ndimage
 
     def strength(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        luma = image @ np.array([0.2126, 0.7152, 0.0722])
+        luma = luminance(image)
         log = np.log(np.maximum(luma, TEXTURE_DARK))
         fine = log - ndimage.gaussian_filter(log, TEXTURE_SIGMA)
         return np.sqrt(ndimage.gaussian_filter(fine**2, TEXTURE_WINDOW)), luma
@@ -176,9 +181,8 @@ def crease_strength(output: np.ndarray, reference: np.ndarray, mask: np.ndarray)
     compare against a baseline."""
     from scipy import ndimage
 
-    weights = np.array([0.2126, 0.7152, 0.0722])
-    change = np.log(np.maximum(output @ weights, TEXTURE_DARK)) - np.log(
-        np.maximum(reference @ weights, TEXTURE_DARK)
+    change = np.log(np.maximum(luminance(output), TEXTURE_DARK)) - np.log(
+        np.maximum(luminance(reference), TEXTURE_DARK)
     )
     change = ndimage.gaussian_filter(change, CREASE_SIGMA)
     slope = np.hypot(*np.gradient(change))
