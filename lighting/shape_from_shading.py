@@ -78,19 +78,20 @@ def corrected_by_shading(
     trust = light_trust(estimate)
     corrected = shading_corrected(luma, small_normals, small_core, estimate, trust)
     if surface is not None and bool(surface.any()):
-        rounded, refitted = surface_corrected(small_linear, corrected, small_core)
+        rounded, refitted = surface_corrected(small_linear, luma, corrected, small_core)
         corrected = torch.where(surface[:, None, None, None], rounded, corrected)
         trust = torch.where(surface, torch.maximum(trust, refitted), trust)
     change = _resized(corrected - small_normals, (height, width))
     return torch.where(core[..., None], F.normalize(normals + change, dim=-1), normals), trust
 
 
-def surface_corrected(linear: Tensor, corrected: Tensor, core: Tensor) -> tuple[Tensor, Tensor]:
+def surface_corrected(
+    linear: Tensor, luma: Tensor, corrected: Tensor, core: Tensor
+) -> tuple[Tensor, Tensor]:
     """(normals [B,H,W,3] once `corrected` by the shading, taken to the surface nearest them and
     corrected again under the light refitted to them, SURFACE_ROUNDS times in all, the last a
-    surface's; the belief [B] in the last light fitted). A light no fit believed on the prior
-    may be read on its surface."""
-    luma = luminance(linear)
+    surface's; the belief [B] in the last light fitted). luma: luminance(linear). A light no
+    fit believed on the prior may be read on its surface."""
     trust = linear.new_zeros(len(linear))
     for _ in range(SURFACE_ROUNDS - 1):
         corrected = integrable_normals(corrected, core, MIN_FACING)
