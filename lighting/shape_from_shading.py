@@ -26,6 +26,8 @@ worse; not taken.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -57,6 +59,11 @@ MIN_TILT = 0.05  # a prior normal this close to the light has no direction aroun
 # the face mesh alone as well (docs/relighting.md).
 SURFACE_ROUNDS = 8
 MIN_FACING = 0.3  # a rim's normals are taken to face the viewer at least this much (z)
+# Nor on a convex silhouette: a ball's, a can's or a fruit's dome is already its shape, and the
+# rounds read its texture as shape (40 rendered scenes, every target convex, re-shading alone:
+# relight 16.58 -> 16.43 dB and 36.3 -> 42.0 deg with them). The figurines, whose limbs, ears
+# and wings the dome cannot know, fill 0.65-0.84 of their convex hull.
+CONVEX_SOLIDITY = 0.9  # the share of its convex hull a convex silhouette fills
 
 
 def corrected_by_shading(
@@ -65,8 +72,9 @@ def corrected_by_shading(
     """(normals [B,H,W,3] corrected by the photo's shading (linear [B,H,W,3]) under the light
     fitted to them inside `core` [B,H,W] bool, as far as that light is believed; that belief
     [B] 0..1). surface [B] bool: the images whose correction alternates with a surface
-    (SURFACE_ROUNDS; objects), else one correction. Read on a copy at most WORK_SIDE a side
-    (the correction is smooth), added to the full-size normals."""
+    (SURFACE_ROUNDS; objects) where the silhouette is not convex, else one correction. Read
+    on a copy at most WORK_SIDE a side (the correction is smooth), added to the full-size
+    normals."""
     height, width = core.shape[1:]
     scale = min(1.0, WORK_SIDE / max(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
@@ -77,6 +85,8 @@ def corrected_by_shading(
     estimate = estimate_light(small_linear, small_normals, small_core.float())
     trust = light_trust(estimate)
     corrected = shading_corrected(luma, small_normals, small_core, estimate, trust)
+    if surface is not None:
+        surface = surface & (solidity(small_core) < CONVEX_SOLIDITY)
     if surface is not None and bool(surface.any()):
         rounded, refitted = surface_corrected(small_linear, luma, corrected, small_core)
         corrected = torch.where(surface[:, None, None, None], rounded, corrected)
@@ -99,6 +109,17 @@ def surface_corrected(
         trust = light_trust(estimate)
         corrected = shading_corrected(luma, corrected, core, estimate, trust)
     return integrable_normals(corrected, core, MIN_FACING), trust
+
+
+def solidity(core: Tensor) -> Tensor:
+    """[B] the share of its convex hull each silhouette (core [B,H,W] bool) fills; 1 where it
+    is empty."""
+    shares = []
+    for one in core.cpu().numpy().astype(np.uint8):
+        contours, _ = cv2.findContours(one, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours))) if contours else 0.0
+        shares.append(min(1.0, float(one.sum()) / hull) if hull > 0 else 1.0)
+    return torch.tensor(shares, device=core.device)
 
 
 def _resized(values: Tensor, size: tuple[int, int]) -> Tensor:
