@@ -26,8 +26,6 @@ worse; not taken.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -35,6 +33,7 @@ from torch import Tensor
 from ..conditioning.filters import masked_average
 from .light_estimate import LightEstimate, estimate_light, light_trust, luminance
 from .normals import integrable_normals
+from .parts import is_convex
 
 SHADING_WEIGHT = 0.7  # how far a lit pixel's normal moves to the angle its shading says
 ALBEDO_SCALE = 0.08  # of the subject's side: brightness changes finer than this are shape
@@ -59,11 +58,9 @@ MIN_TILT = 0.05  # a prior normal this close to the light has no direction aroun
 # the face mesh alone as well (docs/relighting.md).
 SURFACE_ROUNDS = 8
 MIN_FACING = 0.3  # a rim's normals are taken to face the viewer at least this much (z)
-# Nor on a convex silhouette: a ball's, a can's or a fruit's dome is already its shape, and the
-# rounds read its texture as shape (40 rendered scenes, every target convex, re-shading alone:
-# relight 16.58 -> 16.43 dB and 36.3 -> 42.0 deg with them). The figurines, whose limbs, ears
-# and wings the dome cannot know, fill 0.65-0.84 of their convex hull.
-CONVEX_SOLIDITY = 0.9  # the share of its convex hull a convex silhouette fills
+# Nor on a convex silhouette (lighting/parts): a ball's, a can's or a fruit's dome is already
+# its shape, and the rounds read its texture as shape (40 rendered scenes, every target convex,
+# re-shading alone: relight 16.58 -> 16.43 dB and 36.3 -> 42.0 deg with them).
 
 
 def corrected_by_shading(
@@ -86,7 +83,7 @@ def corrected_by_shading(
     trust = light_trust(estimate)
     corrected = shading_corrected(luma, small_normals, small_core, estimate, trust)
     if surface is not None:
-        surface = surface & (solidity(small_core) < CONVEX_SOLIDITY)
+        surface = surface & ~is_convex(small_core)
     if surface is not None and bool(surface.any()):
         rounded, refitted = surface_corrected(small_linear, luma, corrected, small_core)
         corrected = torch.where(surface[:, None, None, None], rounded, corrected)
@@ -109,17 +106,6 @@ def surface_corrected(
         trust = light_trust(estimate)
         corrected = shading_corrected(luma, corrected, core, estimate, trust)
     return integrable_normals(corrected, core, MIN_FACING), trust
-
-
-def solidity(core: Tensor) -> Tensor:
-    """[B] the share of its convex hull each silhouette (core [B,H,W] bool) fills; 1 where it
-    is empty."""
-    shares = []
-    for one in core.cpu().numpy().astype(np.uint8):
-        contours, _ = cv2.findContours(one, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours))) if contours else 0.0
-        shares.append(min(1.0, float(one.sum()) / hull) if hull > 0 else 1.0)
-    return torch.tensor(shares, device=core.device)
 
 
 def _resized(values: Tensor, size: tuple[int, int]) -> Tensor:

@@ -30,7 +30,8 @@ from torch import Tensor
 from ..conditioning.filters import gaussian_blur
 from .exposure import to_linear
 from .light_estimate import luminance
-from .normals import FLAT, estimate_normals, flat_normals
+from .normals import FLAT, estimate_normals, flat_normals, normals_from_heights
+from .parts import parts_heights
 from .progress import Tick, advance
 from .shape_from_shading import corrected_by_shading
 
@@ -154,11 +155,17 @@ def flattened(normals: Tensor, factor: float) -> Tensor:
     return F.normalize(normals + factor * (normals.new_tensor(FLAT) - normals), dim=-1)
 
 
-def silhouette_prior(matte: Tensor, factor: float = OBJECT_FLATTENING) -> Tensor:
+def silhouette_prior(
+    matte: Tensor, factor: float = OBJECT_FLATTENING, image: Tensor | None = None
+) -> Tensor:
     """Normals [B,H,W,3] of the matte's inflated silhouette, flattened by `factor`; flat
-    outside."""
+    outside. With the image [B,H,W,3], each part of a silhouette that is not convex is rounded
+    too (lighting/parts)."""
     subject = matte > MATTE_THRESHOLD
-    normals, _ = estimate_normals(subject.float())
+    if image is None:
+        normals, _ = estimate_normals(subject.float())
+    else:
+        normals = normals_from_heights(parts_heights(image, subject))
     return torch.where(subject[..., None], flattened(normals, factor), flat_normals(matte))
 
 
@@ -220,7 +227,7 @@ def _estimate_one(image: Tensor, region: Tensor, faces: bool, tick: Tick = None)
         matte = person if person is not None else matte
     advance(tick)
     if face is None or face.count == 0:
-        prior = silhouette_prior(matte[None], OBJECT_FLATTENING)[0]
+        prior = silhouette_prior(matte[None], OBJECT_FLATTENING, image[None])[0]
         advance(tick)
         return prior, matte, notes or ["normals: the silhouette"], False, None
     prior = silhouette_prior(matte[None], PERSON_FLATTENING)[0]

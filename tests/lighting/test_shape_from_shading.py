@@ -10,12 +10,11 @@ from relight_inpaint.lighting.exposure import to_srgb
 from relight_inpaint.lighting.light import Light
 from relight_inpaint.lighting.light_estimate import LightEstimate
 from relight_inpaint.lighting.normals import angular_error_degrees, unit_normals
+from relight_inpaint.lighting.parts import CONVEX_SOLIDITY, solidity
 from relight_inpaint.lighting.shape_from_shading import (
-    CONVEX_SOLIDITY,
     MIN_TILT,
     corrected_by_shading,
     shading_corrected,
-    solidity,
     turned_to,
 )
 from relight_inpaint.lighting.subject import estimated_geometry
