@@ -3,7 +3,8 @@ change it, in one object (SubjectGeometry) that the re-shading and the nodes sha
 
 Shape, from the best source there is: the user's normal or depth map; a face mesh where a face
 is found (mediapipe's landmarker, lighting/faces); elsewhere the silhouette inflated into a
-dome and flattened toward the viewer; either corrected by the photo's own shading
+dome (part by part along its inner contours where it is not convex, lighting/parts) and
+flattened toward the viewer; either corrected by the photo's own shading
 (lighting/shape_from_shading). Why flattened: on faces the full dome was measured worse
 than no shape at all (37-42 degrees from photometric stereo, a flat map 30-34), and a hard
 half-dome paints a dark crescent; where the shape is a guess the change stays gentle.
