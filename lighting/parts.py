@@ -62,10 +62,10 @@ def inner_contours(image: Tensor, subject: Tensor) -> Tensor:
     height, width = subject.shape
     scale = min(1.0, SOLVE_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    grey = cv2.resize(
-        image[..., :3].mean(-1).cpu().numpy().astype(np.float32), size, cv2.INTER_AREA
-    )
-    inside = cv2.resize(subject.cpu().numpy().astype(np.uint8), size, cv2.INTER_NEAREST)
+    grey = image[..., :3].mean(-1).cpu().numpy().astype(np.float32)
+    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    inside = subject.cpu().numpy().astype(np.uint8)
+    inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST)
     grey = cv2.GaussianBlur(grey, (0, 0), EDGE_SIGMA)
     strength = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     inner = cv2.erode(inside, np.ones((3, 3), np.uint8), iterations=INNER_MARGIN) > 0
