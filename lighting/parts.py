@@ -14,8 +14,8 @@ ball's, a can's or a fruit's dome is already its shape, and its texture's edges 
 
 Measured against photometric stereo (shared real photos, the pack's estimate on the first photo,
 median degrees) and re-shading alone (40 pairs per subject): without -> with the contours,
-cat 24.9 -> 23.2 deg and +1.37 -> +1.95 dB, horse 25.3 -> 25.0 and +0.83 -> +0.94, owl
-23.3 -> 19.1 and +0.28 -> +0.73.
+cat 24.9 -> 23.0 deg and +1.37 -> +2.02 dB, horse 25.3 -> 24.9 and +0.83 -> +0.96, owl
+23.3 -> 18.8 and +0.28 -> +0.92.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ CONVEX_SOLIDITY = 0.9
 CONTOUR_PERCENTILE = 90  # an inner edge is among this percentile's strongest inside the subject
 CONTOUR_LENGTH = 0.2  # of the subject's side (sqrt of its area): shorter edges are not parts
 # How far the heights go down at an inner contour: the blend of the dome cut along the contours
-# with the whole silhouette's (cat, horse, owl +1.58 / +1.78 / +1.71 dB at 0.5 / 0.3 / 0.2; at
-# 1 each part is a separate dome and the normals were 4-8 degrees worse than without).
+# with the whole silhouette's (the figurines, re-shading alone: +1.57 / +1.67 / +1.68 dB at
+# 0.2 / 0.3 / 0.4; at 1, each part a separate dome, the normals were 4-8 degrees worse than
+# without).
 CONTOUR_DEPTH = 0.3
 EDGE_SIGMA = 0.6  # px at the solve's size: the gradient's smoothing
 INNER_MARGIN = 2  # px at the solve's size: edges this near the outline are the outline's
