@@ -73,7 +73,7 @@ def inner_contours(image: Tensor, subject: Tensor) -> Tensor:
     if inner.sum() < 16:
         return torch.zeros_like(subject, dtype=torch.bool)
     edges = (strength > np.percentile(strength[inner], CONTOUR_PERCENTILE)) & inner
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(edges.astype(np.uint8), None, 8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(edges.astype(np.uint8), None, 8)
     long = np.hypot(stats[:, 2], stats[:, 3]) >= CONTOUR_LENGTH * float(np.sqrt(inside.sum()))
     long[0] = False  # the background label
     found = long[labels].astype(np.uint8)
