@@ -2,7 +2,7 @@
 
   .venv/bin/python -P benchmarks/realphotos.py [PHOTOS (default ../shared/realphotos)]
       [--model relight_default.safetensors] [--baseline-model relight_gradient_v1.safetensors]
-      [--pairs 40] [--out-dir out/realphotos]
+      [--pairs 40] [--out-dir out/realphotos] [--normals-oracles]
 
 Protocol (issue 10): the input is the photo under light A, the request is light B, and the
 answer is compared with the real photo under B inside the subject:
@@ -23,6 +23,11 @@ photos are linear: the pack is shown them display-encoded (^1/2.2), its answers 
 Today's code as the baseline: run the same script of the earlier tree (--pairs equal: the same
 pairs are drawn). The pack's own pipeline always
 uses its estimated normals and light, never the photometric-stereo ones.
+
+--normals-oracles adds two re-shadings that tell at which scale the pack's normals lose: the
+photometric-stereo normals blurred at COARSE_SIGMA of the subject's side (`ps_coarse`), and the
+same with the pack's own finer detail added (`ps_coarse_own_fine`). Where `ps_coarse_own_fine`
+is near `quotient_ps`, the pack's fine detail is right and its coarse shape is what costs.
 
 The photos are not the project's (see their README): the benchmark reads them from the folder
 given, writes its pictures outside the repository's tracked files, and is run by hand, not in CI.
@@ -49,6 +54,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..conditioning.filters import gaussian_blur  # noqa: E402
 from ..conditioning.mask import prepare_masked_image  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
 from ..lighting.light import Light, make_light  # noqa: E402
@@ -66,6 +72,8 @@ SHADOW, CLIPPED = 0.03, 0.95  # photometric stereo ignores pixels outside this r
 DARK = 0.05
 REQUEST_INTENSITY, REQUEST_AMBIENT = 1.0, 0.1
 METHODS = ("input", "previous", "reshade_only", "refiner_on", "pipeline", "quotient_ps", "truth")
+ORACLES = ("ps_coarse", "ps_coarse_own_fine")
+COARSE_SIGMA = 0.03  # of the subject's side (sqrt of its area): 6 px on the 512 x 340 owl
 DISPLAY_GAMMA = 2.2  # the photos are linear; ComfyUI's IMAGEs (and the pack) are display-referred
 
 
@@ -172,6 +180,33 @@ class PackModel:
         return result.image[0].numpy() ** DISPLAY_GAMMA
 
 
+def blurred_inside(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """values [H,W,C] averaged with a Gaussian of `sigma` px over the mask's pixels only."""
+    weight = torch.from_numpy(mask.astype(np.float32))[None, None]
+    stack = torch.from_numpy(values.astype(np.float32)).movedim(-1, 0)[None] * weight
+    total = gaussian_blur(stack, sigma)
+    return (total / gaussian_blur(weight, sigma).clamp_min(1e-6))[0].movedim(0, -1).numpy()
+
+
+def oracle_normals(subject: Subject, image: np.ndarray) -> dict[str, np.ndarray]:
+    """The photometric-stereo normals at the coarse scale alone, and with the pack's own normals'
+    finer detail (estimated from `image`) added."""
+    sigma = COARSE_SIGMA * float(np.sqrt(subject.mask.sum()))
+    shown = torch.from_numpy(image ** (1 / DISPLAY_GAMMA))[None]
+    own = estimated_geometry(shown, torch.from_numpy(subject.mask)[None] > 0.5).normals[0]
+    own = own.numpy()
+    coarse = blurred_inside(subject.normals, subject.mask, sigma)
+    detailed = coarse + own - blurred_inside(own, subject.mask, sigma)
+    unit = {
+        name: n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+        for name, n in (("ps_coarse", coarse), ("ps_coarse_own_fine", detailed))
+    }
+    return {
+        name: np.where(subject.mask[..., None] > 0.5, n, 0.0).astype(np.float32)
+        for name, n in unit.items()
+    }
+
+
 def quotient(image, mask, light, normals=None) -> np.ndarray:
     """The re-shading alone (no crop, no model), display-encoded in and decoded out."""
     t = torch.from_numpy
@@ -204,8 +239,10 @@ def light_error(subject: Subject, output: np.ndarray, target: np.ndarray) -> flo
     return 180.0 if fitted is None else angle_degrees(fitted, target)
 
 
-def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, list[float]]]:
-    scores = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in METHODS}
+def run_subject(
+    subject, models, count, rng, out_dir, methods=METHODS
+) -> dict[str, dict[str, list[float]]]:
+    scores = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in methods}
     for a, b in pairs(subject, count, rng):
         image, truth, light = subject.images[a], subject.images[b], request(subject.lights[b])
         outputs = {
@@ -217,6 +254,9 @@ def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, lis
             "quotient_ps": quotient(image, subject.mask, light, subject.normals),
             "truth": truth,
         }
+        if ORACLES[0] in methods:
+            for name, normals in oracle_normals(subject, image).items():
+                outputs[name] = quotient(image, subject.mask, light, normals)
         for method, output in outputs.items():
             if method != "truth":
                 scores[method]["psnr"].append(gain_psnr(output, truth, subject.mask))
@@ -224,7 +264,7 @@ def run_subject(subject, models, count, rng, out_dir) -> dict[str, dict[str, lis
             scores[method]["colour"].append(colour_shift(output, image, subject.mask))
             scores[method]["flat"].append(flat_share(output, truth, subject.mask))
         if out_dir is not None and len(scores["input"]["psnr"]) <= 3:
-            row = np.concatenate([outputs[m] for m in METHODS], axis=1)
+            row = np.concatenate([outputs[m] for m in methods], axis=1)
             name = f"{subject.name}_{a:02d}_to_{b:02d}.png"
             Image.fromarray(np.round(row.clip(0, 1) * 255).astype(np.uint8)).save(out_dir / name)
     return scores
@@ -263,6 +303,11 @@ def main() -> None:
     parser.add_argument("--baseline-model", default="relight_gradient_v1.safetensors")
     parser.add_argument("--pairs", type=int, default=40, help="A -> B pairs per subject")
     parser.add_argument("--out-dir", type=Path, default=REPO / "out" / "realphotos")
+    parser.add_argument(
+        "--normals-oracles",
+        action="store_true",
+        help="add re-shadings with photometric stereo's coarse normals (see the docstring)",
+    )
     args = parser.parse_args()
     comfy.utils.PROGRESS_BAR_ENABLED = False
     logging.getLogger().setLevel(logging.ERROR)  # the photos' lights lie outside training's
@@ -272,18 +317,19 @@ def main() -> None:
     models = {"previous": PackModel(args.baseline_model), "pipeline": PackModel(args.model)}
     rng = np.random.default_rng(0)
     subjects = sorted(p for p in args.photos.iterdir() if (p / "lights.json").exists())
-    totals = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in METHODS}
+    methods = METHODS[:-1] + ORACLES + METHODS[-1:] if args.normals_oracles else METHODS
+    totals = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in methods}
     print(f"real photos from {args.photos}; model {args.model}, previous {args.baseline_model}")
     for folder in subjects:
         subject = load_subject(folder)
-        scores = run_subject(subject, models, args.pairs, rng, args.out_dir)
+        scores = run_subject(subject, models, args.pairs, rng, args.out_dir, methods)
         estimate, dome, used = normals_error(subject)
         print(
             f"\n{subject.name}: normals vs photometric stereo, median: the pack's estimate "
             f"{estimate:.1f} deg, the bare silhouette dome {dome:.1f} deg ({used})"
         )
         print_table(scores)
-        for method in METHODS:
+        for method in methods:
             for key in totals[method]:
                 totals[method][key] += scores[method][key]
     print("\nall subjects")
@@ -294,15 +340,15 @@ def main() -> None:
 def print_table(scores: dict[str, dict[str, list[float]]]) -> None:
     base = median(scores["input"]["psnr"])
     print(
-        f"{'method':<14}{'PSNR':>8}{'vs input':>10}{'light p50':>11}{'colour p50':>12}"
+        f"{'method':<19}{'PSNR':>8}{'vs input':>10}{'light p50':>11}{'colour p50':>12}"
         f"{'flat mean':>11}"
     )
-    for method in METHODS:
+    for method in scores:
         s = scores[method]
         psnr = median(s["psnr"]) if s["psnr"] else float("nan")
         gain = "" if np.isnan(psnr) else f"{psnr - base:+.2f}"
         print(
-            f"{method:<14}{psnr:8.2f}{gain:>10}{median(s['light']):11.1f}"
+            f"{method:<19}{psnr:8.2f}{gain:>10}{median(s['light']):11.1f}"
             f"{median(s['colour']):12.4f}{mean(s['flat']):11.3f}"
         )
 

