@@ -3,6 +3,7 @@
   .venv/bin/python -P benchmarks/realphotos.py [PHOTOS (default ../shared/realphotos)]
       [--model relight_default.safetensors] [--baseline-model relight_gradient_v1.safetensors]
       [--pairs 40] [--out-dir out/realphotos] [--normals-oracles]
+      [--only SUBJECT ...] [--reshade-only]
 
 Protocol (issue 10): the input is the photo under light A, the request is light B, and the
 answer is compared with the real photo under B inside the subject:
@@ -119,11 +120,16 @@ def photometric_stereo(images: np.ndarray, lights: np.ndarray, mask: np.ndarray)
     return normals.astype(np.float32), albedo.astype(np.float32)
 
 
+def load_lights(folder: Path) -> np.ndarray:
+    """[N,3] the subject's unit light directions, in its photos' order."""
+    lights = np.asarray(json.loads((folder / "lights.json").read_text())["lights"], np.float64)
+    return lights / np.linalg.norm(lights, axis=1, keepdims=True)
+
+
 def load_subject(folder: Path) -> Subject:
     meta = json.loads((folder / "lights.json").read_text())
     images = np.stack([load_rgb(folder / name) for name in meta["images"]])
-    lights = np.asarray(meta["lights"], dtype=np.float64)
-    lights /= np.linalg.norm(lights, axis=1, keepdims=True)
+    lights = load_lights(folder)
     if (folder / "mask.png").exists():
         mask = (load_rgb(folder / "mask.png").mean(axis=2) > 0.5).astype(np.float32)
     else:
@@ -132,14 +138,14 @@ def load_subject(folder: Path) -> Subject:
     return Subject(folder.name, images, lights.astype(np.float32), mask, normals, albedo)
 
 
-def pairs(subject: Subject, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """Ordered pairs of distinct lights at least 10 degrees apart, a fixed random subset."""
-    n = len(subject.lights)
+def pairs(lights: np.ndarray, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Ordered pairs of distinct lights [N,3] at least 10 degrees apart, a fixed random subset."""
+    n = len(lights)
     candidates = [
         (a, b)
         for a in range(n)
         for b in range(n)
-        if a != b and angle_degrees(subject.lights[a], subject.lights[b]) >= 10.0
+        if a != b and angle_degrees(lights[a], lights[b]) >= 10.0
     ]
     order = rng.permutation(len(candidates))[:count]
     return [candidates[i] for i in sorted(order)]
@@ -239,20 +245,29 @@ def light_error(subject: Subject, output: np.ndarray, target: np.ndarray) -> flo
     return 180.0 if fitted is None else angle_degrees(fitted, target)
 
 
+def answer(method, subject, models, image, light, truth) -> np.ndarray:
+    """One method's answer to the request `light` for the photo `image` (truth: the real photo)."""
+    if method in ("previous", "pipeline"):
+        return models[method](image, subject.mask, light)
+    if method == "refiner_on":
+        return models["pipeline"](image, subject.mask, light, "on")
+    if method == "reshade_only":
+        return quotient(image, subject.mask, light)
+    if method == "quotient_ps":
+        return quotient(image, subject.mask, light, subject.normals)
+    return {"input": image, "truth": truth}[method]
+
+
 def run_subject(
     subject, models, count, rng, out_dir, methods=METHODS
 ) -> dict[str, dict[str, list[float]]]:
     scores = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in methods}
-    for a, b in pairs(subject, count, rng):
+    for a, b in pairs(subject.lights, count, rng):
         image, truth, light = subject.images[a], subject.images[b], request(subject.lights[b])
         outputs = {
-            "input": image,
-            "previous": models["previous"](image, subject.mask, light),
-            "reshade_only": quotient(image, subject.mask, light),
-            "refiner_on": models["pipeline"](image, subject.mask, light, "on"),
-            "pipeline": models["pipeline"](image, subject.mask, light),
-            "quotient_ps": quotient(image, subject.mask, light, subject.normals),
-            "truth": truth,
+            method: answer(method, subject, models, image, light, truth)
+            for method in methods
+            if method not in ORACLES
         }
         if ORACLES[0] in methods:
             for name, normals in oracle_normals(subject, image).items():
@@ -303,6 +318,12 @@ def main() -> None:
     parser.add_argument("--baseline-model", default="relight_gradient_v1.safetensors")
     parser.add_argument("--pairs", type=int, default=40, help="A -> B pairs per subject")
     parser.add_argument("--out-dir", type=Path, default=REPO / "out" / "realphotos")
+    parser.add_argument("--only", nargs="+", metavar="SUBJECT", help="only these subjects")
+    parser.add_argument(
+        "--reshade-only",
+        action="store_true",
+        help="only the re-shadings (no model runs): a quick check of the light path",
+    )
     parser.add_argument(
         "--normals-oracles",
         action="store_true",
@@ -314,13 +335,21 @@ def main() -> None:
     if not args.photos.is_dir():
         parser.error(f"photos: {args.photos} is not a folder (see ../shared/realphotos)")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    models = {"previous": PackModel(args.baseline_model), "pipeline": PackModel(args.model)}
+    methods = chosen_methods(args.reshade_only, args.normals_oracles)
+    models = {}
+    if not args.reshade_only:
+        models = {"previous": PackModel(args.baseline_model), "pipeline": PackModel(args.model)}
     rng = np.random.default_rng(0)
     subjects = sorted(p for p in args.photos.iterdir() if (p / "lights.json").exists())
-    methods = METHODS[:-1] + ORACLES + METHODS[-1:] if args.normals_oracles else METHODS
+    unknown = set(args.only or ()) - {p.name for p in subjects}
+    if unknown:
+        parser.error(f"only: no subject {sorted(unknown)} in {args.photos}")
     totals = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in methods}
     print(f"real photos from {args.photos}; model {args.model}, previous {args.baseline_model}")
     for folder in subjects:
+        if args.only and folder.name not in args.only:
+            pairs(load_lights(folder), args.pairs, rng)  # the others keep their pairs
+            continue
         subject = load_subject(folder)
         scores = run_subject(subject, models, args.pairs, rng, args.out_dir, methods)
         estimate, dome, used = normals_error(subject)
@@ -335,6 +364,15 @@ def main() -> None:
     print("\nall subjects")
     print_table(totals)
     print(f"pictures (not to be committed): {args.out_dir}")
+
+
+def chosen_methods(reshade_only: bool, oracles: bool) -> tuple[str, ...]:
+    """The methods a run measures: without the model's (`reshade_only`), with the normals'
+    oracles before the truth."""
+    methods = METHODS[:-1] + (ORACLES if oracles else ()) + METHODS[-1:]
+    if reshade_only:
+        methods = tuple(m for m in methods if m not in ("previous", "refiner_on", "pipeline"))
+    return methods
 
 
 def print_table(scores: dict[str, dict[str, list[float]]]) -> None:

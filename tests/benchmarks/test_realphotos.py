@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from relight_inpaint.benchmarks.realphotos import (
+    ORACLES,
     blurred_inside,
+    chosen_methods,
     face_mask,
     gain_psnr,
     photometric_stereo,
@@ -60,3 +62,11 @@ def test_blurred_inside_averages_only_the_masks_pixels():
     inside = mask > 0.5
     assert np.abs(blurred[inside] - 1.0).max() < 1.0  # nothing of the 100 outside came in
     assert 1.0 < blurred[16, 16, 0] < 5.0
+
+
+def test_a_quick_run_measures_the_re_shadings_alone_and_the_oracles_before_the_truth():
+    full = chosen_methods(reshade_only=False, oracles=False)
+    quick = chosen_methods(reshade_only=True, oracles=True)
+    assert {"previous", "refiner_on", "pipeline"} <= set(full)
+    assert not {"previous", "refiner_on", "pipeline"} & set(quick)
+    assert quick[-1] == "truth" and set(ORACLES) <= set(quick)
