@@ -55,7 +55,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..conditioning.filters import gaussian_blur  # noqa: E402
+from ..conditioning.filters import masked_average  # noqa: E402
 from ..conditioning.mask import prepare_masked_image  # noqa: E402
 from ..conditioning.upscale import restorer  # noqa: E402
 from ..lighting.light import Light, make_light  # noqa: E402
@@ -187,11 +187,11 @@ class PackModel:
 
 
 def blurred_inside(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """values [H,W,C] averaged with a Gaussian of `sigma` px over the mask's pixels only."""
-    weight = torch.from_numpy(mask.astype(np.float32))[None, None]
-    stack = torch.from_numpy(values.astype(np.float32)).movedim(-1, 0)[None] * weight
-    total = gaussian_blur(stack, sigma)
-    return (total / gaussian_blur(weight, sigma).clamp_min(1e-6))[0].movedim(0, -1).numpy()
+    """values [H,W,C] averaged with a Gaussian of `sigma` px over the mask's pixels only
+    (filters.masked_average, on numpy arrays)."""
+    stack = torch.from_numpy(values.astype(np.float32)).movedim(-1, 0)[None]
+    weight = torch.from_numpy(mask.astype(np.float32))[None]
+    return masked_average(stack, weight, sigma)[0][0].movedim(0, -1).numpy()
 
 
 def oracle_normals(subject: Subject, image: np.ndarray) -> dict[str, np.ndarray]:
