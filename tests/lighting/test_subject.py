@@ -25,18 +25,13 @@ from relight_inpaint.lighting.subject import (
     stacked_relief,
 )
 
+from .test_shape_from_shading import notched
+
 
 def disc(size: int = 96, radius: float = 30.0) -> torch.Tensor:
     rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     centre = (size - 1) / 2
     return (((rows - centre) ** 2 + (cols - centre) ** 2) < radius**2)[None]
-
-
-def notched(region: torch.Tensor) -> torch.Tensor:
-    """The region without its upper-right quarter: a silhouette with parts, not convex."""
-    size = region.shape[-1]
-    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    return region & ~((rows < size // 2) & (cols >= size // 2))
 
 
 def test_only_an_object_with_parts_is_rounded_by_a_surface():
