@@ -43,7 +43,7 @@ ROI_SCALE = 1.5  # the landmark crop is the detection box's long side times this
 FALLOFF = 0.05  # the weight falls from 1 to 0 over this share of the face's size outside the mesh
 NUM_LANDMARKS = 468
 _MAX_TRIES = 3 * MAX_FACES  # landmark runs at most: false detections are rejected by the mesh
-FALLBACK = "the silhouette estimate is used"
+FALLBACK = "the subject is estimated as an object"
 _CHUNK = 1 << 22  # candidate pixels rasterised at once (bounds the memory on huge faces)
 _INSIDE_EPS = 1e-6  # barycentric slack, so that shared edges leave no cracks
 
