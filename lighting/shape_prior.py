@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..model_loader.shape_net import SIZE, ShapeNet, load_shape_net
-from .normals import estimate_normals
+from .normals import FLAT, estimate_normals
 
 MODEL_PATH = Path(__file__).resolve().parent / "weights" / "shape_prior.safetensors"
 BOX_MARGIN = 1.15  # the square box around the subject, of its longer side (training: 1.05-1.4)
@@ -95,7 +95,6 @@ def learned_normals(image: Tensor, subject: Tensor, net: ShapeNet | None = None)
     normals = F.normalize(normals, dim=1)[0].permute(1, 2, 0)
     height, width = subject.shape
     out = subject.new_zeros(height, width, 3, dtype=torch.float32)
-    out[..., 2] = 1.0
     y0, y1, x0, x1 = max(0, top), min(height, top + side), max(0, left), min(width, left + side)
     out[y0:y1, x0:x1] = normals[y0 - top : y1 - top, x0 - left : x1 - left]
-    return torch.where(subject[..., None], out, out.new_tensor((0.0, 0.0, 1.0)))
+    return torch.where(subject[..., None], out, out.new_tensor(FLAT))
