@@ -3,7 +3,7 @@
   .venv/bin/python -P benchmarks/realphotos.py [PHOTOS (default ../shared/realphotos)]
       [--model relight_default.safetensors] [--baseline-model relight_gradient_v1.safetensors]
       [--pairs 40] [--out-dir out/realphotos] [--normals-oracles]
-      [--only SUBJECT ...] [--reshade-only]
+      [--only SUBJECT ...] [--reshade-only] [--whole-photo]
 
 Protocol (issue 10): the input is the photo under light A, the request is light B, and the
 answer is compared with the real photo under B inside the subject:
@@ -29,6 +29,11 @@ uses its estimated normals and light, never the photometric-stereo ones.
 photometric-stereo normals blurred at COARSE_SIGMA of the subject's side (`ps_coarse`), and the
 same with the pack's own finer detail added (`ps_coarse_own_fine`). Where `ps_coarse_own_fine`
 is near `quotient_ps`, the pack's fine detail is right and its coarse shape is what costs.
+
+--whole-photo gives the pack (and the photometric-stereo quotient) the whole photo as its region,
+as a user relighting a whole portrait would, and scores inside the same masks: on the Yale face,
+whose ellipse lies inside the face, it tells what the ellipse's edge fade costs from what the
+shape costs.
 
 The photos are not the project's (see their README): the benchmark reads them from the folder
 given, writes its pictures outside the repository's tracked files, and is run by hand, not in CI.
@@ -83,9 +88,10 @@ class Subject:
     name: str
     images: np.ndarray  # [N,H,W,3] 0..1
     lights: np.ndarray  # [N,3] unit, toward the light
-    mask: np.ndarray  # [H,W] 0/1
-    normals: np.ndarray  # [H,W,3] photometric stereo
+    mask: np.ndarray  # [H,W] 0/1: where every method is scored
+    normals: np.ndarray  # [H,W,3] photometric stereo (over the region)
     albedo: np.ndarray  # [H,W,3]
+    region: np.ndarray  # [H,W] 0/1: what the methods are asked to relight (the mask, or all)
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -126,7 +132,7 @@ def load_lights(folder: Path) -> np.ndarray:
     return lights / np.linalg.norm(lights, axis=1, keepdims=True)
 
 
-def load_subject(folder: Path) -> Subject:
+def load_subject(folder: Path, whole_photo: bool = False) -> Subject:
     meta = json.loads((folder / "lights.json").read_text())
     images = np.stack([load_rgb(folder / name) for name in meta["images"]])
     lights = load_lights(folder)
@@ -134,8 +140,9 @@ def load_subject(folder: Path) -> Subject:
         mask = (load_rgb(folder / "mask.png").mean(axis=2) > 0.5).astype(np.float32)
     else:
         mask = face_mask(*images.shape[1:3])
-    normals, albedo = photometric_stereo(images, lights, mask)
-    return Subject(folder.name, images, lights.astype(np.float32), mask, normals, albedo)
+    region = np.ones_like(mask) if whole_photo else mask
+    normals, albedo = photometric_stereo(images, lights, region)
+    return Subject(folder.name, images, lights.astype(np.float32), mask, normals, albedo, region)
 
 
 def pairs(lights: np.ndarray, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -248,13 +255,13 @@ def light_error(subject: Subject, output: np.ndarray, target: np.ndarray) -> flo
 def answer(method, subject, models, image, light, truth) -> np.ndarray:
     """One method's answer to the request `light` for the photo `image` (truth: the real photo)."""
     if method in ("previous", "pipeline"):
-        return models[method](image, subject.mask, light)
+        return models[method](image, subject.region, light)
     if method == "refiner_on":
-        return models["pipeline"](image, subject.mask, light, "on")
+        return models["pipeline"](image, subject.region, light, "on")
     if method == "reshade_only":
-        return quotient(image, subject.mask, light)
+        return quotient(image, subject.region, light)
     if method == "quotient_ps":
-        return quotient(image, subject.mask, light, subject.normals)
+        return quotient(image, subject.region, light, subject.normals)
     return {"input": image, "truth": truth}[method]
 
 
@@ -325,6 +332,11 @@ def main() -> None:
         help="only the re-shadings (no model runs): a quick check of the light path",
     )
     parser.add_argument(
+        "--whole-photo",
+        action="store_true",
+        help="relight the whole photo, score inside the masks (see the docstring)",
+    )
+    parser.add_argument(
         "--normals-oracles",
         action="store_true",
         help="add re-shadings with photometric stereo's coarse normals (see the docstring)",
@@ -332,6 +344,8 @@ def main() -> None:
     args = parser.parse_args()
     comfy.utils.PROGRESS_BAR_ENABLED = False
     logging.getLogger().setLevel(logging.ERROR)  # the photos' lights lie outside training's
+    if args.whole_photo and args.normals_oracles:
+        parser.error("--normals-oracles: measured on the masks only, not with --whole-photo")
     if not args.photos.is_dir():
         parser.error(f"photos: {args.photos} is not a folder (see ../shared/realphotos)")
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -346,11 +360,13 @@ def main() -> None:
         parser.error(f"only: no subject {sorted(unknown)} in {args.photos}")
     totals = {m: {"psnr": [], "light": [], "colour": [], "flat": []} for m in methods}
     print(f"real photos from {args.photos}; model {args.model}, previous {args.baseline_model}")
+    if args.whole_photo:
+        print("the whole photo relit, scored inside each subject's mask")
     for folder in subjects:
         if args.only and folder.name not in args.only:
             pairs(load_lights(folder), args.pairs, rng)  # the others keep their pairs
             continue
-        subject = load_subject(folder)
+        subject = load_subject(folder, args.whole_photo)
         scores = run_subject(subject, models, args.pairs, rng, args.out_dir, methods)
         estimate, dome, used = normals_error(subject)
         print(

@@ -3,14 +3,20 @@ project's and are not used in tests)."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
 
+import numpy as np
+from PIL import Image
+
+from relight_inpaint.benchmarks import realphotos
 from relight_inpaint.benchmarks.realphotos import (
     ORACLES,
+    answer,
     blurred_inside,
     chosen_methods,
     face_mask,
     gain_psnr,
+    load_subject,
     photometric_stereo,
 )
 
@@ -70,3 +76,30 @@ def test_a_quick_run_measures_the_re_shadings_alone_and_the_oracles_before_the_t
     assert {"previous", "refiner_on", "pipeline"} <= set(full)
     assert not {"previous", "refiner_on", "pipeline"} & set(quick)
     assert quick[-1] == "truth" and set(ORACLES) <= set(quick)
+
+
+def write_subject(folder, images, lights, mask):
+    folder.mkdir()
+    names = [f"{i:02d}.png" for i in range(len(images))]
+    for name, image in zip(names, images, strict=True):
+        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(folder / name)
+    Image.fromarray((mask * 255).astype(np.uint8)).save(folder / "mask.png")
+    (folder / "lights.json").write_text(json.dumps({"images": names, "lights": lights.tolist()}))
+
+
+def test_whole_photo_relights_everything_and_scores_the_same_subject(tmp_path, monkeypatch):
+    """--whole-photo: the methods are given the whole photo as their region; the mask (where
+    every method is scored) and the photometric-stereo normals inside it are the same."""
+    images, lights, mask, _, _ = sphere_photos()
+    write_subject(tmp_path / "sphere", images, lights, mask)
+    masked = load_subject(tmp_path / "sphere")
+    whole = load_subject(tmp_path / "sphere", whole_photo=True)
+    assert np.array_equal(masked.region, masked.mask) and whole.region.all()
+    assert np.array_equal(whole.mask, masked.mask)
+    inside = masked.mask > 0.5
+    assert np.allclose(whole.normals[inside], masked.normals[inside], atol=1e-5)
+    given = []
+    monkeypatch.setattr(realphotos, "quotient", lambda image, region, *rest: given.append(region))
+    for subject in (masked, whole):
+        answer("reshade_only", subject, {}, images[0], None, images[1])
+    assert np.array_equal(given[0], masked.mask) and given[1].all()
