@@ -69,12 +69,18 @@ def subject_box(subject: Tensor) -> tuple[int, int, int]:
     return (top + bottom - side) // 2, (left + right - side) // 2, side
 
 
+def _overlap(top: int, left: int, side: int, height: int, width: int) -> tuple[slice, ...]:
+    """(rows, cols) of the picture [height, width] inside the box, (rows, cols) of the box on
+    the picture: the box may reach past the picture."""
+    y0, y1, x0, x1 = max(0, top), min(height, top + side), max(0, left), min(width, left + side)
+    return slice(y0, y1), slice(x0, x1), slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)
+
+
 def _boxed(plane: Tensor, top: int, left: int, side: int) -> Tensor:
     """plane [H,W] cut to the box (zeros past the picture)."""
-    height, width = plane.shape
+    rows, cols, box_rows, box_cols = _overlap(top, left, side, *plane.shape)
     box = plane.new_zeros(side, side)
-    y0, y1, x0, x1 = max(0, top), min(height, top + side), max(0, left), min(width, left + side)
-    box[y0 - top : y1 - top, x0 - left : x1 - left] = plane[y0:y1, x0:x1]
+    box[box_rows, box_cols] = plane[rows, cols]
     return box
 
 
@@ -93,8 +99,7 @@ def learned_normals(image: Tensor, subject: Tensor, net: ShapeNet | None = None)
         normals = net(network_input(mask_small, small(grey)))
     normals = F.interpolate(normals, size=(side, side), mode="bilinear", align_corners=False)
     normals = F.normalize(normals, dim=1)[0].permute(1, 2, 0)
-    height, width = subject.shape
-    out = subject.new_zeros(height, width, 3, dtype=torch.float32)
-    y0, y1, x0, x1 = max(0, top), min(height, top + side), max(0, left), min(width, left + side)
-    out[y0:y1, x0:x1] = normals[y0 - top : y1 - top, x0 - left : x1 - left]
+    rows, cols, box_rows, box_cols = _overlap(top, left, side, *subject.shape)
+    out = subject.new_zeros(*subject.shape, 3, dtype=torch.float32)
+    out[rows, cols] = normals[box_rows, box_cols]
     return torch.where(subject[..., None], out, out.new_tensor(FLAT))
